@@ -4,7 +4,7 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
+	neturl "net/url"
 	"strconv"
 	"strings"
 )
@@ -43,11 +43,9 @@ func (s SMTP) Enabled() bool { return s.Host != "" }
 // Any missing or invalid value fails with one line naming the variable.
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
-		DatabaseURL:          strings.TrimSpace(getenv("DATABASE_URL")),
 		DefaultAdminPassword: getenv("DEFAULT_ADMIN_PASSWORD"),
 		RedisURL:             strings.TrimSpace(getenv("REDIS_URL")),
 		Port:                 3000,
-		TimeseriesMode:       "auto",
 		SMTP: SMTP{
 			Host: strings.TrimSpace(getenv("SMTP_HOST")),
 			Port: 587,
@@ -56,11 +54,9 @@ func Load(getenv func(string) string) (Config, error) {
 			From: strings.TrimSpace(getenv("SMTP_FROM")),
 		},
 	}
-	if c.DatabaseURL == "" {
-		return Config{}, errors.New("DATABASE_URL is required (a PostgreSQL connection string); there is no default")
-	}
-	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return Config{}, errors.New("DATABASE_URL must be a postgres:// or postgresql:// URL")
+	var err error
+	if c.DatabaseURL, c.TimeseriesMode, err = Database(getenv); err != nil {
+		return Config{}, err
 	}
 	secret := getenv("JWT_SECRET")
 	switch {
@@ -71,7 +67,6 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	c.JWTSecret = []byte(secret)
 
-	var err error
 	if c.Port, err = port("PORT", getenv("PORT"), c.Port); err != nil {
 		return Config{}, err
 	}
@@ -82,18 +77,12 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, errors.New("SMTP_FROM is required when SMTP_HOST is set")
 	}
 	if c.RedisURL != "" {
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		if u, err := neturl.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			return Config{}, errors.New("REDIS_URL must be a redis:// or rediss:// URL")
 		}
 	}
 	if c.CORSAllowedOrigins, err = origins(getenv("CORS_ALLOWED_ORIGINS")); err != nil {
 		return Config{}, err
-	}
-	if m := strings.TrimSpace(getenv("TIMESERIES_MODE")); m != "" {
-		if m != "auto" && m != "timescale" && m != "postgres" {
-			return Config{}, fmt.Errorf("TIMESERIES_MODE must be auto, timescale or postgres, not %q", m)
-		}
-		c.TimeseriesMode = m
 	}
 	return c, nil
 }
@@ -118,7 +107,7 @@ func origins(v string) ([]string, error) {
 			continue
 		}
 		if o != "*" {
-			u, err := url.Parse(o)
+			u, err := neturl.Parse(o)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 				return nil, fmt.Errorf("CORS_ALLOWED_ORIGINS: %q is not an origin like https://dashboard.example.com", o)
 			}
@@ -134,4 +123,24 @@ func origins(v string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// Database reads only what migrating needs (DATABASE_URL, TIMESERIES_MODE), so the migrate
+// command and function do not require the API's secrets.
+func Database(getenv func(string) string) (url, mode string, err error) {
+	url = strings.TrimSpace(getenv("DATABASE_URL"))
+	if url == "" {
+		return "", "", errors.New("DATABASE_URL is required (a PostgreSQL connection string); there is no default")
+	}
+	if u, err := neturl.Parse(url); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", "", errors.New("DATABASE_URL must be a postgres:// or postgresql:// URL")
+	}
+	mode = "auto"
+	if m := strings.TrimSpace(getenv("TIMESERIES_MODE")); m != "" {
+		if m != "auto" && m != "timescale" && m != "postgres" {
+			return "", "", fmt.Errorf("TIMESERIES_MODE must be auto, timescale or postgres, not %q", m)
+		}
+		mode = m
+	}
+	return url, mode, nil
 }

@@ -1,0 +1,115 @@
+// Command optralis is the local CLI: the development stack, migrations and seeding.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/config"
+	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/devstack"
+	"github.com/optralis/optralis/internal/logging"
+	"github.com/optralis/optralis/internal/seed"
+)
+
+const usage = `usage: optralis <command> [flags]
+
+commands:
+  dev       run the whole system locally (own PostgreSQL and Redis when none is configured)
+  migrate   apply database migrations (DATABASE_URL; --mode auto|timescale|postgres)
+  seed      create the platform admin and a demo client if missing
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "optralis:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	logger := logging.New(stderr, slog.LevelInfo)
+	switch args[0] {
+	case "dev":
+		fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+		o := devstack.Options{}
+		fs.StringVar(&o.Dir, "dir", ".dev", "state directory (database, CA, secrets)")
+		fs.IntVar(&o.AgentPort, "agent-port", 8443, "mutual-TLS port for agents")
+		fs.IntVar(&o.PGPort, "pg-port", 54329, "port of the local PostgreSQL (when DATABASE_URL is unset)")
+		fs.IntVar(&o.RedisPort, "redis-port", 63799, "port of the local Redis (when REDIS_URL is unset)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return devstack.Run(ctx, getenv, stdout, logger, o)
+	case "migrate":
+		fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+		url, mode, err := config.Database(getenv)
+		if err != nil {
+			return err
+		}
+		fs.StringVar(&mode, "mode", mode, "time-series mode for a new database: auto, timescale or postgres")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		pcfg, err := db.Config(url, db.ToolProfile())
+		if err != nil {
+			return err
+		}
+		pool, err := db.Open(ctx, pcfg)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		res, err := app.Migrate(ctx, pool, mode, clock.System{}.Now(), logger)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "schema version %d, time-series mode %s, %d migration(s) applied\n", res.Version, res.Mode, len(res.Applied))
+		return nil
+	case "seed":
+		cfg, err := config.Load(getenv)
+		if err != nil {
+			return err
+		}
+		pcfg, err := db.Config(cfg.DatabaseURL, db.ToolProfile())
+		if err != nil {
+			return err
+		}
+		pool, err := db.Open(ctx, pcfg)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		res, err := seed.Run(ctx, pool, cfg.DefaultAdminPassword, true)
+		if err != nil {
+			return err
+		}
+		if res.GeneratedPassword != "" {
+			fmt.Fprintf(stdout, "platform admin %s created, password (shown once): %s\n", seed.AdminEmail, res.GeneratedPassword)
+		} else if res.AdminCreated {
+			fmt.Fprintf(stdout, "platform admin %s created with DEFAULT_ADMIN_PASSWORD\n", seed.AdminEmail)
+		}
+		fmt.Fprintf(stdout, "demo client %s\n", res.DemoClientID)
+		return nil
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

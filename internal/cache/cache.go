@@ -1,0 +1,37 @@
+// Package cache connects to the optional Redis cache. The service must work without it:
+// callers treat a nil client, or any Redis error, as a cache miss.
+package cache
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Open returns a client for url, or nil when url is empty. An unreachable server is
+// logged, not fatal: the client reconnects by itself when Redis comes back.
+func Open(ctx context.Context, url string, logger *slog.Logger) (*redis.Client, error) {
+	if url == "" {
+		logger.InfoContext(ctx, "cache: REDIS_URL not set, running without Redis")
+		return nil, nil
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL cannot be parsed")
+	}
+	// Short timeouts: a slow cache must cost a request little before we fall back.
+	opt.DialTimeout = 500 * time.Millisecond
+	opt.ReadTimeout = 250 * time.Millisecond
+	opt.WriteTimeout = 250 * time.Millisecond
+	opt.MaxRetries = 1
+	c := redis.NewClient(opt)
+	pingCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := c.Ping(pingCtx).Err(); err != nil {
+		logger.WarnContext(ctx, "cache: Redis unreachable at start-up, continuing without it until it answers", "error", err.Error())
+	}
+	return c, nil
+}

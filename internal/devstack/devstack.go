@@ -1,0 +1,302 @@
+// Package devstack is `optralis dev`: the whole system in one process on a developer's
+// machine, with its own PostgreSQL and Redis under .dev/ when none is configured.
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/config"
+	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/identity"
+	"github.com/optralis/optralis/internal/localsvc"
+	"github.com/optralis/optralis/internal/seed"
+)
+
+// Options are the local stack's knobs (defaults suit `make run`).
+type Options struct {
+	Dir       string // state directory, ".dev"
+	AgentPort int    // mTLS port for /agent/*, 8443
+	PGPort    int    // port of the local PostgreSQL started when DATABASE_URL is unset
+	RedisPort int    // port of the local Redis started when REDIS_URL is unset
+	// Ready, when set, is called once everything is serving (tests use it).
+	Ready func(Stack)
+}
+
+// Stack describes the running stack.
+type Stack struct {
+	APIURL   string
+	AgentURL string
+	CA       *ca.CA
+	Deps     *app.Deps
+}
+
+// Run starts everything and serves until ctx is cancelled, then stops it all cleanly.
+func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger *slog.Logger, o Options) error {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return err
+	}
+	env := map[string]string{}
+	lookup := func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return getenv(k)
+	}
+
+	if getenv("DATABASE_URL") == "" {
+		if err := localsvc.EnsurePostgresInstalled(ctx, func(f string, a ...any) { fmt.Fprintf(out, f+"\n", a...) }); err != nil {
+			return err
+		}
+		dataDir, err := filepath.Abs(filepath.Join(o.Dir, "pgdata"))
+		if err != nil {
+			return err
+		}
+		pg, err := localsvc.StartPostgres(ctx, dataDir, o.PGPort, false)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := pg.Stop(); err != nil {
+				logger.Warn("stopping PostgreSQL", "error", err.Error())
+			}
+		}()
+		if err := ensureDatabase(ctx, pg.URL("postgres"), "optralis"); err != nil {
+			return err
+		}
+		env["DATABASE_URL"] = pg.URL("optralis")
+		fmt.Fprintf(out, "PostgreSQL: local server on 127.0.0.1:%d, data in %s\n", pg.Port, dataDir)
+	}
+	if getenv("REDIS_URL") == "" {
+		if localsvc.RedisAvailable() {
+			r, err := localsvc.StartRedis(ctx, o.RedisPort)
+			if err != nil {
+				fmt.Fprintf(out, "Redis: could not start (%v); running without the cache\n", err)
+			} else {
+				defer r.Stop()
+				env["REDIS_URL"] = r.URL()
+				fmt.Fprintf(out, "Redis: local server on 127.0.0.1:%d\n", r.Port)
+			}
+		} else {
+			fmt.Fprintln(out, "Redis: redis-server not installed; running without the cache (apt-get install redis-server to add it)")
+		}
+	}
+	if getenv("JWT_SECRET") == "" {
+		secret, err := devSecret(filepath.Join(o.Dir, "jwt_secret"))
+		if err != nil {
+			return err
+		}
+		env["JWT_SECRET"] = secret
+	}
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		return err
+	}
+	cfg.Dev = true
+
+	deps, err := app.Open(ctx, cfg, db.ServerProfile(), logger)
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	now := deps.Clock.Now()
+	mres, err := app.Migrate(ctx, deps.Pool, cfg.TimeseriesMode, now, logger)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Database: schema version %d, time-series mode %s (%d migrations applied now)\n", mres.Version, mres.Mode, len(mres.Applied))
+	sres, err := seed.Run(ctx, deps.Pool, cfg.DefaultAdminPassword, true)
+	if err != nil {
+		return err
+	}
+
+	authority, err := ca.LoadOrCreateLocal(filepath.Join(o.Dir, "ca"), now)
+	if err != nil {
+		return fmt.Errorf("local CA: %w", err)
+	}
+	serverCert, err := authority.ServerCertificate([]string{"localhost", "127.0.0.1", "::1"}, now)
+	if err != nil {
+		return err
+	}
+
+	apiLn, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("API port %d: %w", cfg.Port, err)
+	}
+	agentLn, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.AgentPort)))
+	if err != nil {
+		apiLn.Close()
+		return fmt.Errorf("agent port %d: %w", o.AgentPort, err)
+	}
+	apiSrv := httpx.NewServer(apiLn.Addr().String(), deps.PublicHandler(), nil, logger)
+	agentSrv := httpx.NewServer(agentLn.Addr().String(), TLSIdentity(deps.AgentHandler()), AgentTLSConfig(authority, serverCert), logger)
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- ignoreClosed(apiSrv.Serve(apiLn)) }()
+	go func() { defer wg.Done(); errc <- ignoreClosed(agentSrv.ServeTLS(agentLn, "", "")) }()
+
+	// One health check before announcing readiness, so the status page has data at once.
+	if err := deps.UptimeJob(ctx, deps.Clock.Now()); err != nil {
+		logger.Warn("initial uptime check failed", "error", err.Error())
+	}
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() { defer wg.Done(); runJobs(jobsCtx, deps, logger) }()
+
+	st := Stack{
+		APIURL:   "http://" + apiLn.Addr().String(),
+		AgentURL: "https://" + agentLn.Addr().String(),
+		CA:       authority, Deps: deps,
+	}
+	banner(out, st, sres, o.Dir)
+	if o.Ready != nil {
+		o.Ready(st)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	fmt.Fprintln(out, "\nStopping...")
+	stopJobs()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = apiSrv.Shutdown(shutCtx)
+	_ = agentSrv.Shutdown(shutCtx)
+	wg.Wait()
+	return runErr
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// AgentTLSConfig requires a client certificate signed by the CA: the local equivalent of
+// API Gateway's mutual TLS truststore.
+func AgentTLSConfig(authority *ca.CA, serverCert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{serverCert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    authority.Pool(),
+	}
+}
+
+// TLSIdentity hands handlers the verified client certificate through the same identity
+// context the Lambda adapter fills, so agent handlers cannot tell the two paths apart.
+func TLSIdentity(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+			r = r.WithContext(identity.WithClientCert(r.Context(), r.TLS.VerifiedChains[0][0]))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// runJobs runs each job on its cadence, first after one period.
+func runJobs(ctx context.Context, deps *app.Deps, logger *slog.Logger) {
+	var wg sync.WaitGroup
+	for _, j := range deps.Jobs() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run := func() {
+				start := time.Now()
+				if err := j.Run(ctx, deps.Clock.Now()); err != nil && ctx.Err() == nil {
+					logger.Error("job failed", "job", j.Name, "error", err.Error())
+					return
+				}
+				logger.Info("job done", "job", j.Name, "duration_ms", time.Since(start).Milliseconds())
+			}
+			t := time.NewTicker(j.Every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					run()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func ensureDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	}
+	return err
+}
+
+// devSecret returns the local stack's JWT secret, generated once and kept in path (0600).
+// Production has no such fallback: JWT_SECRET is required there.
+func devSecret(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= config.MinJWTSecretLen {
+		return strings.TrimSpace(string(b)), nil
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(buf)
+	return s, os.WriteFile(path, []byte(s+"\n"), 0o600)
+}
+
+func banner(out io.Writer, st Stack, s seed.Result, dir string) {
+	fmt.Fprintf(out, `
+Optralis is running.
+  API (dashboard, auth, bootstrap, status): %s
+  Agent endpoint (mutual TLS, CA in %s):    %s
+  Demo client id: %s
+`, st.APIURL, filepath.Join(dir, "ca", "ca.crt"), st.AgentURL, s.DemoClientID)
+	switch {
+	case s.GeneratedPassword != "":
+		fmt.Fprintf(out, "  Platform admin: %s  password: %s   (shown once; change it at first login)\n", seed.AdminEmail, s.GeneratedPassword)
+	case s.AdminCreated:
+		fmt.Fprintf(out, "  Platform admin: %s with DEFAULT_ADMIN_PASSWORD (change it at first login)\n", seed.AdminEmail)
+	default:
+		fmt.Fprintf(out, "  Platform admin: %s (existing account)\n", seed.AdminEmail)
+	}
+	fmt.Fprintf(out, `
+Try:
+  curl -s %s/status
+  curl -s --cacert %s %s/agent/heartbeat   (refused: no client certificate)
+Ctrl-C stops everything; data stays in %s.
+`, st.APIURL, filepath.Join(dir, "ca", "ca.crt"), st.AgentURL, dir)
+}

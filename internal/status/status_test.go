@@ -1,0 +1,104 @@
+package status_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/migrate"
+	"github.com/optralis/optralis/internal/status"
+	"github.com/optralis/optralis/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestCheckRecordsServices(t *testing.T) {
+	t.Parallel()
+	pool := testenv.NewDB(t, migrate.ModePostgres)
+	tr := status.Tracker{Pool: pool, Logger: testenv.Discard()}
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	if err := tr.Check(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := tr.Latest(context.Background(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(latest) != 2 || latest[0].Name != "api" || latest[1].Name != "database" || latest[1].Status != status.Online {
+		t.Fatalf("latest = %+v", latest)
+	}
+}
+
+func TestUptime15Days(t *testing.T) {
+	t.Parallel()
+	pool := testenv.NewDB(t, migrate.ModePostgres)
+	tr := status.Tracker{Pool: pool, Logger: testenv.Discard()}
+	ctx := context.Background()
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC) // current period: 00:00-12:00 on the 24th
+
+	// Current period: api online twice, database offline once and degraded once -> 3/4 available.
+	// Period 10 days earlier: everything offline -> 0 %. Data older than 15 days is ignored.
+	_, err := pool.Exec(ctx, `INSERT INTO service_uptime (service_name, status, response_time_ms, checked_at) VALUES
+		('api', 'online', 0, '2026-11-24 01:00Z'), ('database', 'offline', 0, '2026-11-24 01:00Z'),
+		('api', 'online', 0, '2026-11-24 09:30Z'), ('database', 'degraded', 1500, '2026-11-24 09:30Z'),
+		('api', 'offline', 0, '2026-11-14 03:00Z'), ('database', 'offline', 0, '2026-11-14 03:00Z'),
+		('api', 'offline', 0, '2026-11-01 03:00Z')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tr.Uptime15Days(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != status.Periods {
+		t.Fatalf("%d values, want 30", len(got))
+	}
+	if got[29] != 75 {
+		t.Errorf("current period = %v, want 75", got[29])
+	}
+	if got[9] != 0 { // 2026-11-14 00:00-12:00 is 20 periods before the current one
+		t.Errorf("10 days ago = %v, want 0 (values %v)", got[9], got)
+	}
+	for i, v := range got {
+		if i != 9 && i != 29 && v != 100 {
+			t.Errorf("period %d without checks = %v, want 100", i, v)
+		}
+	}
+
+	// The public page reflects it.
+	w := httptest.NewRecorder()
+	status.HandleStatus(tr, clock.Fixed(now)).ServeHTTP(w, httptest.NewRequest("GET", "/status", nil))
+	var page status.Page
+	if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body.String())
+	}
+	if page.Status != status.Degraded || len(page.Services) != 2 || len(page.Uptime15Days) != 30 {
+		t.Fatalf("page = %+v", page)
+	}
+	if want := (28*100.0 + 75) / 30; page.UptimePercent != want {
+		t.Fatalf("uptime percent = %v, want %v", page.UptimePercent, want)
+	}
+}
+
+func TestStatusWithDatabaseDown(t *testing.T) {
+	t.Parallel()
+	pool := testenv.NewDB(t, migrate.ModePostgres)
+	pool.Close()
+	tr := status.Tracker{Pool: pool, Logger: testenv.Discard()}
+	w := httptest.NewRecorder()
+	status.HandleStatus(tr, clock.System{}).ServeHTTP(w, httptest.NewRequest("GET", "/status", nil))
+	var page status.Page
+	if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body.String())
+	}
+	if page.Status != status.Degraded || page.Services[1].Status != status.Offline {
+		t.Fatalf("page = %+v", page)
+	}
+	if err := tr.Check(context.Background(), time.Now()); err == nil {
+		t.Fatal("check succeeded with the database closed")
+	}
+}
