@@ -10,5 +10,5 @@ import (
 
 func main() {
 	deps := app.OpenLambda("status")
-	lambda.Start(lambdaproxy.RESTHandler(deps.StatusHandler()))
+	lambda.Start(lambdaproxy.RESTHandler(deps.FunctionHandler(app.FnStatus)))
 }

@@ -59,11 +59,7 @@ func (d *Deps) Close() {
 	d.Pool.Close()
 }
 
-func (d *Deps) handler(register ...func(*http.ServeMux, *Deps)) http.Handler {
-	mux := http.NewServeMux()
-	for _, r := range register {
-		r(mux, d)
-	}
+func (d *Deps) wrap(mux *http.ServeMux) http.Handler {
 	return httpx.NewHandler(mux, httpx.Options{Logger: d.Logger, AllowedOrigins: d.Config.CORSAllowedOrigins})
 }
 

@@ -59,7 +59,7 @@ func TestLambdaReplayUptimeThenStatus(t *testing.T) {
 		t.Fatalf("check recorded at %v, want the event's time", checkedAt)
 	}
 
-	out, err := lambda.NewHandler(lambdaproxy.RESTHandler(d.StatusHandler())).Invoke(ctx, event(t, "rest_get_status.json"))
+	out, err := lambda.NewHandler(lambdaproxy.RESTHandler(d.FunctionHandler(app.FnStatus))).Invoke(ctx, event(t, "rest_get_status.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

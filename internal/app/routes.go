@@ -6,19 +6,49 @@ import (
 	"github.com/optralis/optralis/internal/status"
 )
 
-// Every route of every function, by function. The local server mounts them all; each
-// Lambda mounts its own. Agents-domain routes (mTLS) are kept apart from the public API.
-
-func statusRoutes(mux *http.ServeMux, d *Deps) {
-	mux.Handle("GET /status", status.HandleStatus(d.tracker(), d.Clock))
+// Route is one method and path served by a function.
+type Route struct {
+	Function string // the Lambda serving it
+	Method   string
+	Path     string // ServeMux pattern path, e.g. /api/machines/{id}
+	Handler  http.Handler
 }
 
-// StatusHandler is the status function (public, API domain).
-func (d *Deps) StatusHandler() http.Handler { return d.handler(statusRoutes) }
+// Function names, as in functions/<name>.
+const (
+	FnStatus = "status"
+)
 
-// PublicHandler serves every API-domain function's routes (the local server's plain port).
-func (d *Deps) PublicHandler() http.Handler { return d.handler(statusRoutes) }
+// Routes is every route of every function: the one table the local server, the Lambdas,
+// the OpenAPI check and the tenant-isolation test all read.
+func (d *Deps) Routes() []Route {
+	return []Route{
+		{FnStatus, http.MethodGet, "/status", status.HandleStatus(d.tracker(), d.Clock)},
+	}
+}
 
-// AgentHandler serves the agents domain (mutual TLS). Its routes arrive with the
-// heartbeat function.
-func (d *Deps) AgentHandler() http.Handler { return d.handler() }
+// agentFunction tells whether fn serves the agents domain (mutual TLS); every other function the API domain.
+func agentFunction(fn string) bool { return fn == "heartbeat" }
+
+func (d *Deps) handlerFor(keep func(fn string) bool) http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range d.Routes() {
+		if keep(r.Function) {
+			mux.Handle(r.Method+" "+r.Path, r.Handler)
+		}
+	}
+	return d.wrap(mux)
+}
+
+// FunctionHandler serves one function's routes (a Lambda).
+func (d *Deps) FunctionHandler(fn string) http.Handler {
+	return d.handlerFor(func(f string) bool { return f == fn })
+}
+
+// PublicHandler serves every API-domain route (the local server's plain port).
+func (d *Deps) PublicHandler() http.Handler {
+	return d.handlerFor(func(f string) bool { return !agentFunction(f) })
+}
+
+// AgentHandler serves the agents domain (the local server's mutual-TLS port).
+func (d *Deps) AgentHandler() http.Handler { return d.handlerFor(agentFunction) }

@@ -8,6 +8,8 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/status"
@@ -100,5 +102,35 @@ func TestStatusWithDatabaseDown(t *testing.T) {
 	}
 	if err := tr.Check(context.Background(), time.Now()); err == nil {
 		t.Fatal("check succeeded with the database closed")
+	}
+}
+
+func TestCacheCheckedWhenConfigured(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.NewDB(t, migrate.ModePostgres)
+	rc, _ := testenv.Redis(t)
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	tr := status.Tracker{Pool: pool, Redis: rc, Logger: testenv.Discard()}
+	if err := tr.Check(ctx, now); err != nil {
+		t.Fatal(err)
+	}
+	// Redis gone: the check still succeeds and records the cache as degraded.
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer dead.Close()
+	tr.Redis = dead
+	if err := tr.Check(ctx, now.Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := tr.Latest(ctx, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range latest {
+		got[s.Name] = s.Status
+	}
+	if got["cache"] != status.Degraded || got["database"] != status.Online || got["api"] != status.Online {
+		t.Fatalf("latest = %v", got)
 	}
 }
