@@ -9,7 +9,8 @@ LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags='-s -w'
 .PHONY: run test test-go vet build migrate clean $(addprefix build-,$(FUNCTIONS))
 
 run:
-	$(GO) run ./cmd/optralis dev
+	$(GO) build -o bin/optralis ./cmd/optralis
+	./bin/optralis dev
 
 test: vet test-go
 

@@ -6,11 +6,23 @@ import (
 	"github.com/optralis/optralis/internal/status"
 )
 
+// Access is what a route demands of its caller. Every route declares one; guard enforces it.
+type Access int
+
+const (
+	Public        Access = iota // anyone (status page, bootstrap with its own token check)
+	Agent                       // an agent's verified client certificate (agents domain, mTLS)
+	User                        // a dashboard user; handlers scope everything to their client
+	ClientAdmin                 // a dashboard admin of their client
+	PlatformAdmin               // an Optralis platform administrator (/api/admin/*)
+)
+
 // Route is one method and path served by a function.
 type Route struct {
-	Function string // the Lambda serving it
+	Function string // the Lambda serving it (functions/<name>)
 	Method   string
 	Path     string // ServeMux pattern path, e.g. /api/machines/{id}
+	Access   Access
 	Handler  http.Handler
 }
 
@@ -23,18 +35,18 @@ const (
 // the OpenAPI check and the tenant-isolation test all read.
 func (d *Deps) Routes() []Route {
 	return []Route{
-		{FnStatus, http.MethodGet, "/status", status.HandleStatus(d.tracker(), d.Clock)},
+		{FnStatus, http.MethodGet, "/status", Public, status.HandleStatus(d.tracker(), d.Clock)},
 	}
 }
 
-// agentFunction tells whether fn serves the agents domain (mutual TLS); every other function the API domain.
+// agentFunction tells whether fn serves the agents domain (mutual TLS).
 func agentFunction(fn string) bool { return fn == "heartbeat" }
 
 func (d *Deps) handlerFor(keep func(fn string) bool) http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range d.Routes() {
 		if keep(r.Function) {
-			mux.Handle(r.Method+" "+r.Path, r.Handler)
+			mux.Handle(r.Method+" "+r.Path, d.guard(r))
 		}
 	}
 	return d.wrap(mux)
