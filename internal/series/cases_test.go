@@ -197,4 +197,3 @@ func TestSharedCasesPostgresMode(t *testing.T) {
 
 // fixedNow is the real current minute: TimescaleDB policies measure ages from the real clock.
 func fixedNow() time.Time { return time.Now().UTC().Truncate(time.Minute) }
-
