@@ -3,7 +3,6 @@
 -- *_timescale.sql / *_postgres.sql migrations (only one family is applied to a database).
 
 -- +goose Up
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 -- Settings the schema itself records, such as the time-series mode chosen at first migration.
 CREATE TABLE schema_settings (

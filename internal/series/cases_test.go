@@ -157,6 +157,19 @@ var sharedCases = []struct {
 		}
 		e.refresh(t, start, e.Now)
 		cutoff := e.Now.Add(-7 * 24 * time.Hour)
+		if e.Mode == "timescale" {
+			// Delete on compressed chunks: run the compression policy first (chunks older
+			// than 2 days, so every row the cleanup removes is compressed).
+			job := count(t, e, `SELECT job_id FROM timescaledb_information.jobs
+				WHERE proc_name = 'policy_compression' AND hypertable_name = 'metrics'`)
+			if _, err := e.Pool.Exec(context.Background(), `CALL run_job($1::int)`, job); err != nil {
+				t.Fatal(err)
+			}
+			if n := count(t, e, `SELECT count(*) FROM timescaledb_information.chunks
+				WHERE hypertable_name = 'metrics' AND is_compressed AND range_end <= $1`, cutoff); n < 3 {
+				t.Fatalf("only %d compressed chunks hold rows past the cutoff", n)
+			}
+		}
 		before := count(t, e, `SELECT count(*) FROM metrics WHERE machine_id = $1`, a)
 		old := count(t, e, `SELECT count(*) FROM metrics WHERE machine_id = $1 AND recorded_at < $2`, a, cutoff)
 		del, err := series.DeleteClientData(context.Background(), e.Pool, e.Mode, trial, cutoff, cutoff)
@@ -197,3 +210,10 @@ func TestSharedCasesPostgresMode(t *testing.T) {
 
 // fixedNow is the real current minute: TimescaleDB policies measure ages from the real clock.
 func fixedNow() time.Time { return time.Now().UTC().Truncate(time.Minute) }
+
+// TestSharedCasesTimescaleMode runs the same cases on one TimescaleDB database (a sidecar
+// takes seconds to start): each case works on machines of its own, so they cannot interfere.
+func TestSharedCasesTimescaleMode(t *testing.T) {
+	env := modeEnv{Pool: testenv.Timescale(t), Mode: "timescale", Now: fixedNow()}
+	runShared(t, func(*testing.T) modeEnv { return env })
+}
