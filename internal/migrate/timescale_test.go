@@ -263,4 +263,3 @@ func chunkStates(t *testing.T, pool *pgxpool.Pool, table string) []chunk {
 	sort.Slice(out, func(i, j int) bool { return out[i].end.Before(out[j].end) })
 	return out
 }
-
