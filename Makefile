@@ -6,12 +6,17 @@ GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags='-s -w'
 
-.PHONY: run test test-go vet build migrate clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: run test test-go test-timescale vet build migrate bench-compression clean $(addprefix build-,$(FUNCTIONS))
+
+# The timescale-mode tests must not skip silently under make: a missing Node fails them.
+export OPTRALIS_REQUIRE_TIMESCALE = 1
+WITH_SERVICES = $(GO) run ./internal/testenv/withservices
 
 run:
 	$(GO) build -o bin/optralis ./cmd/optralis
 	./bin/optralis dev
 
+# Everything: every package's tests, which include the timescale-mode suite.
 test: vet test-go
 
 vet:
@@ -19,7 +24,16 @@ vet:
 	$(GO) vet ./...
 
 test-go:
-	$(GO) run ./internal/testenv/withservices $(GO) test -count=1 -timeout 20m ./...
+	$(WITH_SERVICES) $(GO) test -count=1 -timeout 20m ./...
+
+# The migration and storage suite in timescale mode only: against the PGlite TimescaleDB
+# sidecar (tools/tsdb-sidecar), or the real server of TIMESCALE_TEST_URL when set.
+test-timescale:
+	$(WITH_SERVICES) $(GO) test -count=1 -timeout 20m -run Timescale ./...
+
+# TimescaleDB compression of realistic agent data (BENCH_MACHINES, BENCH_DAYS).
+bench-compression:
+	$(WITH_SERVICES) $(GO) test -run '^$$' -bench TimescaleCompression -benchtime 1x -timeout 60m ./internal/series
 
 migrate:
 	$(GO) run ./cmd/optralis migrate

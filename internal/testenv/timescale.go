@@ -57,7 +57,7 @@ func Timescale(t testing.TB) *pgxpool.Pool {
 	} else {
 		srv, err := tsdbsidecar.Start(ctx, t.Logf)
 		if err != nil {
-			if errors.Is(err, tsdbsidecar.ErrMissingPrerequisite) && os.Getenv("CI_REQUIRE_TIMESCALE") == "" {
+			if errors.Is(err, tsdbsidecar.ErrMissingPrerequisite) && os.Getenv("OPTRALIS_REQUIRE_TIMESCALE") == "" {
 				t.Skipf("no TimescaleDB to test against: %v", err)
 			}
 			t.Fatalf("testenv: TimescaleDB sidecar: %v", err)

@@ -17,7 +17,7 @@ import (
 // TestSidecar starts the sidecar and proves, through pgx and PoolConfig, that the TimescaleDB
 // features the project depends on work. Steps share one server and build on each other, so the
 // first failing step stops the test. Findings are written up in tools/tsdb-sidecar/README.md.
-func TestSidecar(t *testing.T) {
+func TestTimescaleSidecar(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
