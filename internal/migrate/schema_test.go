@@ -46,7 +46,7 @@ var specColumns = map[string]string{
 	"service_uptime": `id uuid, service_name character varying(50), status character varying(20),
 		response_time_ms integer, checked_at timestamp with time zone`,
 	"machine_collector_data": `machine_id uuid, collector character varying(30), data jsonb, collected_at timestamp with time zone`,
-	"metrics": `id uuid, machine_id uuid, recorded_at timestamp with time zone, cpu_percent double precision,
+	"metrics": `machine_id uuid, recorded_at timestamp with time zone, cpu_percent double precision,
 		ram_percent double precision, cpu_temp double precision, bytes_recv bigint, bytes_sent bigint,
 		packet_loss double precision, latency_ms double precision`,
 	"event_logs":           `machine_id uuid, recorded_at timestamp with time zone, level character varying(20), message text`,
