@@ -67,10 +67,11 @@ func BenchmarkTimescaleCompression(b *testing.B) {
 			}
 			insertAll(b, pool, metrics, disks)
 			rows += len(metrics) + len(disks)
-			if i%20 == 19 {
+			if i%50 == 49 {
 				b.Logf("%d/%d machines, %d rows, %.0f rows/s", i+1, machines, rows, float64(rows)/time.Since(genStart).Seconds())
 			}
 		}
+		var allBefore, allAfter int64
 		for _, table := range []string{"metrics", "disk_info"} {
 			if _, err := pool.Exec(ctx, `SELECT count(compress_chunk(c, if_not_compressed => true)) FROM show_chunks($1::regclass) c`, table); err != nil {
 				b.Fatal(err)
@@ -83,7 +84,9 @@ func BenchmarkTimescaleCompression(b *testing.B) {
 			b.Logf("%s: %d bytes before, %d after compression: %.1f %% of the original (-%.1f %%)",
 				table, before, after, 100*float64(after)/float64(before), 100-100*float64(after)/float64(before))
 			b.ReportMetric(100*float64(after)/float64(before), table+"_%_of_original")
+			allBefore, allAfter = allBefore+before, allAfter+after
 		}
+		b.ReportMetric(100*float64(allAfter)/float64(allBefore), "all_%_of_original")
 		b.ReportMetric(float64(rows), "rows")
 	}
 }
