@@ -56,7 +56,7 @@ func BenchmarkTimescaleCompression(b *testing.B) {
 				metrics = append(metrics, series.Metric{
 					MachineID: id, RecordedAt: at,
 					CPUPercent: clamp(cpu), RAMPercent: clamp(ram + 15*diurnal + 2*rng.NormFloat64()),
-					CPUTemp: ptr(math.Round((45+20*diurnal+2*rng.NormFloat64())*10) / 10),
+					CPUTemp:   ptr(math.Round((45+20*diurnal+2*rng.NormFloat64())*10) / 10),
 					BytesRecv: ptr(recv), BytesSent: ptr(sent),
 					PacketLoss: ptr(math.Max(0, 0.2*rng.NormFloat64())), LatencyMS: ptr(math.Round(12 + 3*rng.Float64())),
 				})
