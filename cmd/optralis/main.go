@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/config"
@@ -66,11 +68,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		pcfg, err := db.Config(url, db.ToolProfile())
-		if err != nil {
-			return err
-		}
-		pool, err := db.Open(ctx, pcfg)
+		pool, err := openTool(ctx, url)
 		if err != nil {
 			return err
 		}
@@ -86,11 +84,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		pcfg, err := db.Config(cfg.DatabaseURL, db.ToolProfile())
-		if err != nil {
-			return err
-		}
-		pool, err := db.Open(ctx, pcfg)
+		pool, err := openTool(ctx, cfg.DatabaseURL)
 		if err != nil {
 			return err
 		}
@@ -112,4 +106,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// openTool connects for a one-shot command.
+func openTool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := db.Config(url, db.ToolProfile())
+	if err != nil {
+		return nil, err
+	}
+	return db.Open(ctx, cfg)
 }
