@@ -21,7 +21,11 @@ import (
 
 func main() {
 	logger := logging.New(os.Stdout, slog.LevelInfo)
-	url, mode, err := config.Database(os.Getenv)
+	env := app.LambdaEnv(context.Background()) // DATABASE_URL from its Secrets Manager reference
+	url, mode, err := config.Database(env.Getenv)
+	if serr := env.Err(); serr != nil {
+		err = serr
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "migrate:", err)
 		os.Exit(1)

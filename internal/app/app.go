@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/optralis/optralis/internal/auth"
+	"github.com/optralis/optralis/internal/awssecrets"
 	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/config"
@@ -31,6 +34,10 @@ type Deps struct {
 	Redis  *redis.Client // nil: no cache
 	Logger *slog.Logger
 	Clock  clock.Clock
+	// Auth authenticates dashboard users; nil: built from the fields above on first use
+	// (see AuthService). Tests set it to choose a Redis key prefix, hasher or mailer.
+	Auth     *auth.Service
+	authOnce sync.Once
 }
 
 // Open connects to the database and the cache. Close releases them.
@@ -79,6 +86,7 @@ func (d *Deps) Jobs() []Job {
 	return []Job{
 		{Name: "uptime", Every: 30 * time.Minute, Run: d.UptimeJob},
 		{Name: "rollups", Every: time.Hour, Run: d.RollupJob},
+		{Name: "auth-cleanup", Every: time.Hour, Run: d.AuthCleanupJob},
 	}
 }
 
@@ -137,11 +145,23 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, mode string, now time.Time
 	return out, nil
 }
 
+// LambdaEnv is a function's environment: os.Getenv, with VAR_SECRET_ARN references to
+// Secrets Manager resolved on first use (the stack never puts a secret in the template).
+func LambdaEnv(ctx context.Context) *awssecrets.Env {
+	return awssecrets.New(ctx, os.Getenv, awssecrets.NewSDKClient)
+}
+
 // OpenLambda is a function's cold start: configuration from the environment, connections
 // sized for one Lambda instance. A bad configuration stops the instance with one line.
+// Secrets (DATABASE_URL, JWT_SECRET, SMTP credentials) arrive as Secrets Manager references
+// (VAR_SECRET_ARN, see LambdaEnv), fetched once here.
 func OpenLambda(name string) *Deps {
 	logger := logging.New(os.Stdout, slog.LevelInfo).With("function", name)
-	cfg, err := config.Load(os.Getenv)
+	env := LambdaEnv(context.Background())
+	cfg, err := config.Load(env.Getenv)
+	if serr := env.Err(); serr != nil {
+		err = serr // the cause, rather than the "missing variable" it led to
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)

@@ -3,6 +3,7 @@ package app
 import (
 	"net/http"
 
+	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/status"
 )
 
@@ -15,6 +16,9 @@ const (
 	User                        // a dashboard user; handlers scope everything to their client
 	ClientAdmin                 // a dashboard admin of their client
 	PlatformAdmin               // an Optralis platform administrator (/api/admin/*)
+	// Session is any signed-in user or platform admin, including one who must still change
+	// the password: only /api/auth/me, /api/auth/logout and /api/auth/password use it.
+	Session
 )
 
 // Route is one method and path served by a function.
@@ -29,6 +33,7 @@ type Route struct {
 // Function names, as in functions/<name>.
 const (
 	FnStatus = "status"
+	FnAuth   = "auth"
 )
 
 // Routes is every route of every function: the one table the local server, the Lambdas,
@@ -36,6 +41,14 @@ const (
 func (d *Deps) Routes() []Route {
 	return []Route{
 		{FnStatus, http.MethodGet, "/status", Public, status.HandleStatus(d.tracker(), d.Clock)},
+
+		{FnAuth, http.MethodPost, "/api/auth/login", Public, auth.HandleLogin(d.AuthService())},
+		{FnAuth, http.MethodPost, "/api/auth/refresh", Public, auth.HandleRefresh(d.AuthService())},
+		{FnAuth, http.MethodPost, "/api/auth/logout", Session, auth.HandleLogout(d.AuthService())},
+		{FnAuth, http.MethodGet, "/api/auth/me", Session, auth.HandleMe(d.AuthService())},
+		{FnAuth, http.MethodPost, "/api/auth/password", Session, auth.HandleChangePassword(d.AuthService())},
+		{FnAuth, http.MethodPost, "/api/auth/password/forgot", Public, auth.HandleForgotPassword(d.AuthService())},
+		{FnAuth, http.MethodPost, "/api/auth/password/reset", Public, auth.HandleResetPassword(d.AuthService())},
 	}
 }
 

@@ -1,0 +1,178 @@
+// Package ratelimit counts attempts per key across instances through Redis, and still limits
+// (per instance) when Redis is unavailable.
+package ratelimit
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+
+	"github.com/optralis/optralis/internal/clock"
+)
+
+// Limit allows Burst attempts at once, then one every Period/Burst: a token bucket (GCRA
+// in Redis) whose sustained rate is Burst per Period. {5, 15 min} is the spec's auth limit.
+type Limit struct {
+	Burst  int
+	Period time.Duration
+}
+
+func (l Limit) interval() time.Duration { return l.Period / time.Duration(l.Burst) }
+
+// Decision is the answer for one attempt.
+type Decision struct {
+	Allowed    bool
+	RetryAfter time.Duration // when refused: how long until the next attempt is allowed
+}
+
+// DefaultMaxLocalKeys bounds the in-process fallback's memory.
+const DefaultMaxLocalKeys = 10000
+
+// RedisPause is how long the limiter stays in process after a Redis error before trying
+// Redis again: an unreachable server costs one slow call per pause, not one per request.
+const RedisPause = 5 * time.Second
+
+// Limiter is safe for concurrent use.
+//
+// With Redis, every instance shares one GCRA bucket per key (redis_rate, Redis's clock).
+// When Redis is absent or fails, the same algorithm runs in process (golang.org/x/time/rate
+// token buckets, same burst and refill, the injectable clock): an instance then limits on
+// its own, so N instances allow up to N times the limit, but nobody gets unlimited attempts
+// because the cache is down. The fallback keeps at most MaxLocalKeys buckets; buckets idle
+// long enough to be full again are dropped first, and when that is not enough a new key is
+// refused (fail closed) rather than evicting someone's partly used bucket.
+type Limiter struct {
+	redis        *redis_rate.Limiter // nil: in process only
+	prefix       string
+	clock        clock.Clock
+	logger       *slog.Logger
+	maxLocalKeys int
+	redisOff     atomic.Int64 // Unix nanoseconds until which Redis is not tried
+
+	mu    sync.Mutex
+	local map[string]*bucket
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	last time.Time
+	full time.Duration // idle time after which the bucket is full again
+}
+
+// New returns a limiter. rc may be nil; prefix namespaces its Redis keys.
+func New(rc *redis.Client, prefix string, clk clock.Clock, logger *slog.Logger) *Limiter {
+	l := &Limiter{prefix: prefix, clock: clk, logger: logger, maxLocalKeys: DefaultMaxLocalKeys, local: map[string]*bucket{}}
+	if rc != nil {
+		l.redis = redis_rate.NewLimiter(rc)
+	}
+	return l
+}
+
+// SetMaxLocalKeys changes the fallback's capacity (tests).
+func (l *Limiter) SetMaxLocalKeys(n int) {
+	l.mu.Lock()
+	l.maxLocalKeys = n
+	l.mu.Unlock()
+}
+
+// Allow counts one attempt for key and tells whether it may proceed.
+func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Decision {
+	return l.take(ctx, key, lim, 1)
+}
+
+// Peek tells whether an attempt for key would be allowed now, without counting one.
+func (l *Limiter) Peek(ctx context.Context, key string, lim Limit) Decision {
+	return l.take(ctx, key, lim, 0)
+}
+
+func (l *Limiter) take(ctx context.Context, key string, lim Limit, n int) Decision {
+	if now := l.clock.Now(); l.redis != nil && now.UnixNano() >= l.redisOff.Load() {
+		res, err := l.redis.AllowN(ctx, l.prefix+key, redis_rate.Limit{Rate: lim.Burst, Burst: lim.Burst, Period: lim.Period}, n)
+		if err == nil {
+			return redisDecision(res, lim, n)
+		}
+		l.redisOff.Store(now.Add(RedisPause).UnixNano())
+		l.logger.WarnContext(ctx, "ratelimit: Redis unavailable, limiting in process", "error", err.Error(), "retry_in", RedisPause.String())
+	}
+	return l.takeLocal(key, lim, n)
+}
+
+func redisDecision(res *redis_rate.Result, lim Limit, n int) Decision {
+	if n > 0 {
+		if res.Allowed > 0 {
+			return Decision{Allowed: true}
+		}
+		return Decision{RetryAfter: res.RetryAfter}
+	}
+	// A zero-cost call always "succeeds"; Remaining says how many whole attempts are left.
+	if res.Remaining >= 1 {
+		return Decision{Allowed: true}
+	}
+	return Decision{RetryAfter: max(res.ResetAfter-time.Duration(lim.Burst-1)*lim.interval(), time.Second)}
+}
+
+func (l *Limiter) takeLocal(key string, lim Limit, n int) Decision {
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.local[key]
+	if !ok {
+		if len(l.local) >= l.maxLocalKeys {
+			l.sweep(now)
+		}
+		if len(l.local) >= l.maxLocalKeys {
+			return Decision{RetryAfter: lim.interval()}
+		}
+		b = &bucket{lim: rate.NewLimiter(rate.Every(lim.interval()), lim.Burst), full: lim.Period}
+		l.local[key] = b
+	}
+	b.last = now
+	if n == 0 {
+		if tokens := b.lim.TokensAt(now); tokens < 1 {
+			return Decision{RetryAfter: missing(1-tokens, lim)}
+		}
+		return Decision{Allowed: true}
+	}
+	if b.lim.AllowN(now, n) {
+		return Decision{Allowed: true}
+	}
+	return Decision{RetryAfter: missing(float64(n)-b.lim.TokensAt(now), lim)}
+}
+
+// missing is how long the bucket takes to refill the given number of tokens.
+func missing(tokens float64, lim Limit) time.Duration {
+	d := time.Duration(math.Ceil(tokens * float64(lim.interval())))
+	return max(d, time.Second)
+}
+
+// sweep drops buckets idle long enough to be full again: forgetting them changes nothing.
+func (l *Limiter) sweep(now time.Time) {
+	for k, b := range l.local {
+		if now.Sub(b.last) >= b.full {
+			delete(l.local, k)
+		}
+	}
+}
+
+// LocalKeys is the number of buckets the fallback holds (tests).
+func (l *Limiter) LocalKeys() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.local)
+}
+
+// RetryAfterSeconds rounds a wait up to whole seconds for the Retry-After header.
+func RetryAfterSeconds(d time.Duration) int {
+	s := int(math.Ceil(d.Seconds()))
+	if s < 1 {
+		s = 1
+	}
+	return s
+}
