@@ -6,11 +6,19 @@ GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags='-s -w'
 
-.PHONY: run test test-go test-timescale vet build migrate bench-compression clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: run test test-go test-timescale test-infra vet build synth deploy-base deploy migrate bench-compression bench-ingest clean $(addprefix build-,$(FUNCTIONS))
 
 # The timescale-mode tests must not skip silently under make: a missing Node fails them.
 export OPTRALIS_REQUIRE_TIMESCALE = 1
 WITH_SERVICES = $(GO) run ./internal/testenv/withservices
+
+# The CDK app runs on jsii's Node.js runtime: quiet, no telemetry, no version check (GUIDE §6).
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION = 20
+export CDK_DISABLE_CLI_TELEMETRY = true
+export CDK_DISABLE_VERSION_CHECK = 1
+# Deployment settings (infra/stack/config.go); the example synthesizes offline.
+CONFIG  ?= infra/config/example.json
+CDK_CLI ?= npx --yes aws-cdk@2.1148.1
 
 run:
 	$(GO) build -o bin/optralis ./cmd/optralis
@@ -23,8 +31,13 @@ vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+# Includes the infrastructure tests (infra/...): CDK assertions on the synthesized templates.
 test-go:
 	$(WITH_SERVICES) $(GO) test -count=1 -timeout 20m ./...
+
+# The infrastructure tests alone (no database needed).
+test-infra:
+	$(GO) test -count=1 -timeout 15m ./infra/...
 
 # The migration and storage suite in timescale mode only: against the PGlite TimescaleDB
 # sidecar (tools/tsdb-sidecar), or the real server of TIMESCALE_TEST_URL when set.
@@ -35,15 +48,40 @@ test-timescale:
 bench-compression:
 	$(WITH_SERVICES) $(GO) test -run '^$$' -bench TimescaleCompression -benchtime 1x -timeout 60m ./internal/series
 
+# Heartbeat ingest: BENCH_MACHINES agents (1000) enrolled through the bootstrap, heartbeats
+# over mutual TLS at a stepped rate until saturation, the raw unnest-insert limit measured in
+# the same run; writes bench/ingest.md and bench/ingest.png.
+bench-ingest:
+	$(WITH_SERVICES) $(GO) test -run '^$$' -bench Ingest -benchtime 1x -count=1 -timeout 30m ./internal/agentsim
+
 migrate:
 	$(GO) run ./cmd/optralis migrate
 
 # One bootstrap per Lambda: linux/arm64, static, stripped (GUIDE §7).
 build: $(addprefix build-,$(FUNCTIONS))
-	@for f in $(FUNCTIONS); do printf '%-12s %s bytes\n' $$f $$(stat -c %s build/$$f/bootstrap); done
+	@for f in $(FUNCTIONS); do stat -c %s build/$$f/bootstrap | awk -v f=$$f '{ printf "%-12s %10d bytes  %5.1f MiB\n", f, $$1, $$1/1048576 }'; done
 
-build-%:
+# A static pattern rule: make skips implicit (plain %) rules for .PHONY targets.
+$(addprefix build-,$(FUNCTIONS)): build-%:
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_FLAGS) -o build/$*/bootstrap ./functions/$*
 
+# CloudFormation templates in cdk.out, offline (no AWS account): the real binaries are
+# built first so the templates' asset hashes are the ones `make deploy` uploads.
+synth: build
+	rm -rf cdk.out
+	OPTRALIS_SYNTH_OFFLINE=1 CDK_OUTDIR=cdk.out CDK_CONTEXT_JSON='{"optralis:config":"$(CONFIG)"}' $(GO) run ./infra
+	@ls cdk.out/*.template.json
+
+# Deploying needs AWS credentials, a CDK-bootstrapped account/region and your CONFIG
+# (infra/README.md). First the base stacks: the CA key (it makes the truststore) and the
+# network (the database is peered with it); then everything.
+deploy-base:
+	@if [ "$(CONFIG)" = "infra/config/example.json" ]; then echo "usage: make deploy-base CONFIG=infra/config/<yours>.json (see infra/README.md)"; exit 1; fi
+	$(CDK_CLI) deploy --all -c optralis:config=$(CONFIG) -c optralis:baseOnly=true --require-approval broadening
+
+deploy: build
+	@if [ "$(CONFIG)" = "infra/config/example.json" ]; then echo "usage: make deploy CONFIG=infra/config/<yours>.json (see infra/README.md)"; exit 1; fi
+	$(CDK_CLI) deploy --all -c optralis:config=$(CONFIG) --require-approval broadening
+
 clean:
-	rm -rf build
+	rm -rf build cdk.out

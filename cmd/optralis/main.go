@@ -29,6 +29,7 @@ commands:
   dev       run the whole system locally (own PostgreSQL and Redis when none is configured)
   migrate   apply database migrations (DATABASE_URL; --mode auto|timescale|postgres)
   seed      create the platform admin and a demo client if missing
+  agentsim  enrol simulated agents through the bootstrap and send heartbeats over mTLS
 `
 
 func main() {
@@ -100,6 +101,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		fmt.Fprintf(stdout, "demo client %s\n", res.DemoClientID)
 		return nil
+	case "agentsim":
+		return runAgentsim(ctx, args[1:], getenv, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -16,10 +16,12 @@ import (
 
 	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/awssecrets"
+	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/heartbeat"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/logging"
 	"github.com/optralis/optralis/internal/migrate"
@@ -38,6 +40,13 @@ type Deps struct {
 	// (see AuthService). Tests set it to choose a Redis key prefix, hasher or mailer.
 	Auth     *auth.Service
 	authOnce sync.Once
+	// CA signs machine certificates: KMS-backed when CA_KMS_KEY_ARN/CA_CERT_PEM are set
+	// (Open), the local CA in the local stack; nil: enrolment answers 503.
+	CA *ca.CA
+	// Heartbeat ingests agent heartbeats; nil: built from the fields above on first use
+	// (see HeartbeatService). Tests set it to choose a Redis key prefix.
+	Heartbeat     *heartbeat.Service
+	heartbeatOnce sync.Once
 }
 
 // Open connects to the database and the cache. Close releases them.
@@ -55,7 +64,15 @@ func Open(ctx context.Context, cfg config.Config, profile db.Profile, logger *sl
 		pool.Close()
 		return nil, err
 	}
-	return &Deps{Config: cfg, Pool: pool, Redis: rc, Logger: logger, Clock: clock.System{}}, nil
+	authority, err := openCA(ctx, cfg)
+	if err != nil {
+		pool.Close()
+		if rc != nil {
+			_ = rc.Close()
+		}
+		return nil, err
+	}
+	return &Deps{Config: cfg, Pool: pool, Redis: rc, Logger: logger, Clock: clock.System{}, CA: authority}, nil
 }
 
 // Close releases the connections.

@@ -6,7 +6,6 @@ import (
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/httpx"
-	"github.com/optralis/optralis/internal/identity"
 	"github.com/optralis/optralis/internal/principal"
 )
 
@@ -17,13 +16,8 @@ func (d *Deps) guard(r Route) http.Handler {
 	case Public:
 		return r.Handler
 	case Agent:
-		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			if _, ok := identity.ClientCert(req.Context()); !ok {
-				httpx.WriteError(w, req, d.Logger, apperr.New(apperr.Unauthenticated, "a client certificate is required"))
-				return
-			}
-			r.Handler.ServeHTTP(w, req)
-		})
+		// A verified client certificate that is still its machine's active one (enrolment.go).
+		return d.agentGuard(r.Handler)
 	case User, ClientAdmin, PlatformAdmin, Session:
 		return d.dashboardGuard(r)
 	}

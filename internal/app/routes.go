@@ -3,8 +3,12 @@ package app
 import (
 	"net/http"
 
+	"github.com/optralis/optralis/internal/agentreq"
 	"github.com/optralis/optralis/internal/auth"
+	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/enrol"
 	"github.com/optralis/optralis/internal/status"
+	"github.com/optralis/optralis/internal/winbuilds"
 )
 
 // Access is what a route demands of its caller. Every route declares one; guard enforces it.
@@ -32,8 +36,11 @@ type Route struct {
 
 // Function names, as in functions/<name>.
 const (
-	FnStatus = "status"
-	FnAuth   = "auth"
+	FnStatus    = "status"
+	FnAuth      = "auth"
+	FnBootstrap = "bootstrap"
+	FnAdmin     = "admin"
+	FnHeartbeat = "heartbeat"
 )
 
 // Routes is every route of every function: the one table the local server, the Lambdas,
@@ -49,18 +56,38 @@ func (d *Deps) Routes() []Route {
 		{FnAuth, http.MethodPost, "/api/auth/password", Session, auth.HandleChangePassword(d.AuthService())},
 		{FnAuth, http.MethodPost, "/api/auth/password/forgot", Public, auth.HandleForgotPassword(d.AuthService())},
 		{FnAuth, http.MethodPost, "/api/auth/password/reset", Public, auth.HandleResetPassword(d.AuthService())},
+
+		{FnBootstrap, http.MethodPost, "/api/public/bootstrap", Public, enrol.HandleBootstrap(d.enrolDeps())},
+		{FnBootstrap, http.MethodGet, "/install.sh", Public, enrol.HandleInstallScript(d.enrolDeps())},
+		{FnBootstrap, http.MethodGet, "/agent/requirements", Public, agentreq.HandleGet(d.agentreqDeps())},
+
+		{FnAdmin, http.MethodPost, "/api/install-tokens", User, enrol.HandleCreateToken(d.enrolDeps())},
+		{FnAdmin, http.MethodGet, "/api/install-tokens", User, enrol.HandleListTokens(d.enrolDeps())},
+		{FnAdmin, http.MethodDelete, "/api/install-tokens/{id}", User, enrol.HandleRevokeToken(d.enrolDeps())},
+		{FnAdmin, http.MethodGet, "/api/machines/{id}/certificate", User, certs.HandleGet(d.certDeps())},
+		{FnAdmin, http.MethodPost, "/api/machines/{id}/certificate/revoke", User, certs.HandleRevoke(d.certDeps())},
+		{FnAdmin, http.MethodGet, "/api/admin/agent-requirements", PlatformAdmin, agentreq.HandleGet(d.agentreqDeps())},
+		{FnAdmin, http.MethodPut, "/api/admin/agent-requirements", PlatformAdmin, agentreq.HandlePut(d.agentreqDeps())},
+		{FnAdmin, http.MethodGet, "/api/admin/windows-builds", PlatformAdmin, winbuilds.HandleList(d.winbuildsDeps())},
+		{FnAdmin, http.MethodPost, "/api/admin/windows-builds/refresh", PlatformAdmin, winbuilds.HandleRefresh(d.winbuildsDeps())},
+
+		{FnHeartbeat, http.MethodPost, "/agent/heartbeat", Agent, d.HeartbeatService().HandleHeartbeat()},
+		{FnHeartbeat, http.MethodGet, "/agent/config/collectors", Agent, d.HeartbeatService().HandleCollectors()},
 	}
 }
 
 // agentFunction tells whether fn serves the agents domain (mutual TLS).
-func agentFunction(fn string) bool { return fn == "heartbeat" }
+func agentFunction(fn string) bool { return fn == FnHeartbeat }
 
-func (d *Deps) handlerFor(keep func(fn string) bool) http.Handler {
+func (d *Deps) handlerFor(keep func(fn string) bool, extra ...Route) http.Handler {
 	mux := http.NewServeMux()
 	for _, r := range d.Routes() {
 		if keep(r.Function) {
 			mux.Handle(r.Method+" "+r.Path, d.guard(r))
 		}
+	}
+	for _, r := range extra {
+		mux.Handle(r.Method+" "+r.Path, d.guard(r))
 	}
 	return d.wrap(mux)
 }
@@ -75,5 +102,8 @@ func (d *Deps) PublicHandler() http.Handler {
 	return d.handlerFor(func(f string) bool { return !agentFunction(f) })
 }
 
-// AgentHandler serves the agents domain (the local server's mutual-TLS port).
-func (d *Deps) AgentHandler() http.Handler { return d.handlerFor(agentFunction) }
+// AgentHandler serves the agents domain (the local server's mutual-TLS port). Extra routes
+// (tests) are served and guarded like the table's.
+func (d *Deps) AgentHandler(extra ...Route) http.Handler {
+	return d.handlerFor(agentFunction, extra...)
+}

@@ -53,22 +53,7 @@ func LoadOrCreateLocal(dir string, now time.Time) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	serial, err := Serial()
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "Optralis Local Development CA", Organization: []string{"Optralis"}},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
+	if certPEM, err = SelfSigned(key, "Optralis Local Development CA", now); err != nil {
 		return nil, err
 	}
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
@@ -76,7 +61,6 @@ func LoadOrCreateLocal(dir string, now time.Time) (*CA, error) {
 		return nil, err
 	}
 	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
-	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return nil, err
 	}
@@ -107,10 +91,50 @@ func parseLocal(keyPEM, certPEM []byte) (*CA, error) {
 	return &CA{Cert: cert, CertPEM: certPEM, Signer: signer}, nil
 }
 
-// Serial returns a random 128-bit positive serial number.
-func Serial() (*big.Int, error) {
-	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+// SelfSigned makes the CA certificate (PEM) for signer: ten years, path length zero (it
+// signs machine and server certificates only). For KMS, signer is a KMSSigner: the
+// certificate API Gateway's truststore holds is made without the key leaving KMS.
+func SelfSigned(signer crypto.Signer, commonName string, now time.Time) ([]byte, error) {
+	serial, err := Serial()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"Optralis"}},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
+
+// Serial returns a random 128-bit positive serial number (never zero, which RFC 5280
+// forbids).
+func Serial() (*big.Int, error) {
+	limit := new(big.Int).Lsh(big.NewInt(1), 128)
+	for {
+		n, err := rand.Int(rand.Reader, limit)
+		if err != nil {
+			return nil, err
+		}
+		if n.Sign() > 0 {
+			return n, nil
+		}
+	}
+}
+
+// SerialHex is how a serial is written in the database (client_certificates.serial,
+// machines.cert_serial) and compared with presented certificates: lower-case hexadecimal
+// without leading zeros, at most 32 characters for a 128-bit serial.
+func SerialHex(n *big.Int) string { return n.Text(16) }
 
 // ServerCertificate issues a short-lived TLS server certificate for the given host names
 // and IPs (the local agent endpoint). It is made at each start and never stored.
@@ -150,8 +174,13 @@ func (c *CA) ServerCertificate(hosts []string, now time.Time) (tls.Certificate, 
 }
 
 // IssueClient signs a client-authentication certificate for pub with the given common
-// name, valid for validity from now (NotBefore backdated a minute for clock skew).
+// name, valid for validity from now (NotBefore backdated a minute for clock skew). Every
+// field is set here: nothing comes from a CSR but the public key, which CheckClientKey
+// must accept.
 func (c *CA) IssueClient(pub crypto.PublicKey, commonName string, now time.Time, validity time.Duration) (*x509.Certificate, error) {
+	if err := CheckClientKey(pub); err != nil {
+		return nil, err
+	}
 	serial, err := Serial()
 	if err != nil {
 		return nil, err

@@ -25,6 +25,8 @@ type Config struct {
 	TimeseriesMode string
 	// Dev marks the local stack: cookies without Secure, permissive defaults.
 	Dev bool
+	// Enrolment: URLs, the machine CA and options of machine enrolment (enrolment.go).
+	Enrolment Enrolment
 }
 
 // SMTP is the outgoing mail server; Host empty means mail is disabled.
@@ -82,6 +84,9 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 	}
 	if c.CORSAllowedOrigins, err = origins(getenv("CORS_ALLOWED_ORIGINS")); err != nil {
+		return Config{}, err
+	}
+	if c.Enrolment, err = loadEnrolment(getenv); err != nil {
 		return Config{}, err
 	}
 	return c, nil

@@ -147,6 +147,16 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 		apiLn.Close()
 		return fmt.Errorf("agent port %d: %w", o.AgentPort, err)
 	}
+	// Enrolment: the local CA signs machine certificates; the URLs default to this stack's.
+	deps.CA = authority
+	enrolmentDefaults(&deps.Config.Enrolment, "http://"+apiLn.Addr().String(), "https://"+agentLn.Addr().String())
+	demo, err := ensureDemoUser(ctx, deps, sres.DemoClientID)
+	if err != nil {
+		apiLn.Close()
+		agentLn.Close()
+		return err
+	}
+
 	apiSrv := httpx.NewServer(apiLn.Addr().String(), deps.PublicHandler(), nil, logger)
 	agentSrv := httpx.NewServer(agentLn.Addr().String(), TLSIdentity(deps.AgentHandler()), AgentTLSConfig(authority, serverCert), logger)
 
@@ -169,7 +179,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 		AgentURL: "https://" + agentLn.Addr().String(),
 		CA:       authority, Deps: deps,
 	}
-	banner(out, st, sres, o.Dir)
+	banner(out, st, sres, demo, o.Dir)
 	if o.Ready != nil {
 		o.Ready(st)
 	}
@@ -278,7 +288,7 @@ func devSecret(path string) (string, error) {
 	return s, os.WriteFile(path, []byte(s+"\n"), 0o600)
 }
 
-func banner(out io.Writer, st Stack, s seed.Result, dir string) {
+func banner(out io.Writer, st Stack, s seed.Result, demo demoUser, dir string) {
 	fmt.Fprintf(out, `
 Optralis is running.
   API (dashboard, auth, bootstrap, status): %s
@@ -297,6 +307,7 @@ Optralis is running.
 Try:
   curl -s %s/status
   curl -s --cacert %s %s/agent/heartbeat   (refused: no client certificate)
-Ctrl-C stops everything; data stays in %s.
-`, st.APIURL, filepath.Join(dir, "ca", "ca.crt"), st.AgentURL, dir)
+`, st.APIURL, filepath.Join(dir, "ca", "ca.crt"), st.AgentURL)
+	enrolBanner(out, st, demo)
+	fmt.Fprintf(out, "Ctrl-C stops everything; data stays in %s.\n", dir)
 }

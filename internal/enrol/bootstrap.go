@@ -1,0 +1,313 @@
+package enrol
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/optralis/optralis/internal/agentreq"
+	"github.com/optralis/optralis/internal/apperr"
+	"github.com/optralis/optralis/internal/audit"
+	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/validate"
+)
+
+// Deps are what enrolment needs.
+type Deps struct {
+	Pool   *pgxpool.Pool
+	Redis  *redis.Client // nil: no cache
+	CA     *ca.CA        // nil: bootstrap answers 503
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// AgentEndpoint is the agents domain URL handed to enrolled agents (AGENT_ENDPOINT).
+	AgentEndpoint string
+	// PublicAPIURL is the API domain's public URL, used by the installer and the
+	// ready-to-paste command (PUBLIC_API_URL).
+	PublicAPIURL string
+	// AgentDownloadURL is the base URL the installer downloads the agent from
+	// (AGENT_DOWNLOAD_URL; empty: the installer skips the download).
+	AgentDownloadURL string
+	// AllowServerKeys lets a bootstrap without CSR receive a key made by the server
+	// (older installers; ALLOW_SERVER_GENERATED_KEYS). Off by default.
+	AllowServerKeys bool
+}
+
+func (d Deps) count() MachineCount { return MachineCount{Redis: d.Redis, Logger: d.Logger} }
+
+// Architectures an agent is built for.
+var Architectures = []string{"amd64", "arm64", "armv7", "386"}
+
+// Operating systems that enrol.
+var OperatingSystems = []string{"linux", "windows"}
+
+// MaxBootstrapBody bounds a bootstrap request (a CSR is a few KB).
+const MaxBootstrapBody = 64 << 10
+
+// Request is the bootstrap body.
+type Request struct {
+	Token     string `json:"token"`
+	Arch      string `json:"arch"`
+	Hostname  string `json:"hostname"`
+	OS        string `json:"os"`
+	OSVersion string `json:"os_version"`
+	CSR       string `json:"csr"` // PEM CERTIFICATE REQUEST; the agent keeps its key
+	// Windows only: the build (e.g. 26100) and product type ("client" or "server"),
+	// checked against the agent requirements.
+	OSBuild     int    `json:"os_build,omitempty"`
+	WindowsType string `json:"windows_type,omitempty"`
+}
+
+// Heartbeat is how often the agent reports (spec "Intervalle Dynamique").
+type Heartbeat struct {
+	IntervalSeconds      int `json:"interval_seconds"`
+	AlertIntervalSeconds int `json:"alert_interval_seconds"`
+	AlertCPUPercent      int `json:"alert_cpu_percent"`
+	AlertRAMPercent      int `json:"alert_ram_percent"`
+}
+
+// DefaultHeartbeat is 60 s normally, 30 s while CPU > 80 % or RAM > 85 %.
+var DefaultHeartbeat = Heartbeat{IntervalSeconds: 60, AlertIntervalSeconds: 30, AlertCPUPercent: 80, AlertRAMPercent: 85}
+
+// Result is what an enrolled agent receives.
+type Result struct {
+	MachineID     string    `json:"machine_id"`
+	ClientID      string    `json:"client_id"`
+	Certificate   string    `json:"certificate"` // PEM
+	CAChain       string    `json:"ca_chain"`    // PEM of the CA that signs machine certificates
+	Serial        string    `json:"serial"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	PrivateKey    string    `json:"private_key,omitempty"` // only when the server made the key (no CSR)
+	AgentEndpoint string    `json:"agent_endpoint"`
+	Heartbeat     Heartbeat `json:"heartbeat"`
+}
+
+// ErrInvalidToken is the one answer to every bad token: unknown, malformed, expired,
+// revoked or used up alike, so the answer tells nothing about which.
+var ErrInvalidToken = apperr.New(apperr.Unauthenticated, "invalid or expired install token")
+
+func (r *Request) validate(allowServerKeys bool) (crypto.PublicKey, error) {
+	bad := map[string]string{}
+	r.Hostname = strings.TrimSpace(r.Hostname)
+	if err := validate.Hostname(r.Hostname); err != nil {
+		bad["hostname"] = err.Error()
+	}
+	if !slices.Contains(Architectures, r.Arch) {
+		bad["arch"] = "must be one of " + strings.Join(Architectures, ", ")
+	}
+	if !slices.Contains(OperatingSystems, r.OS) {
+		bad["os"] = "must be one of " + strings.Join(OperatingSystems, ", ")
+	}
+	r.OSVersion = strings.TrimSpace(r.OSVersion)
+	if !utf8.ValidString(r.OSVersion) || utf8.RuneCountInString(r.OSVersion) > 255 || strings.IndexFunc(r.OSVersion, unicode.IsControl) >= 0 {
+		bad["os_version"] = "must be at most 255 characters of text"
+	}
+	if r.OS == "windows" {
+		if r.WindowsType != agentreq.WindowsClient && r.WindowsType != agentreq.WindowsServer {
+			bad["windows_type"] = "must be client or server for windows"
+		}
+		if r.OSBuild <= 0 || r.OSBuild > agentreq.MaxBuild {
+			bad["os_build"] = "must be the Windows build number, e.g. 26100"
+		}
+	} else if r.OSBuild != 0 || r.WindowsType != "" {
+		bad["os"] = "os_build and windows_type are for windows only"
+	}
+	var pub crypto.PublicKey
+	switch {
+	case r.CSR != "":
+		csr, err := ca.ParseCSR([]byte(r.CSR))
+		if err != nil {
+			bad["csr"] = publicCSRError(err)
+		} else {
+			pub = csr.PublicKey
+		}
+	case !allowServerKeys:
+		bad["csr"] = "required: a PEM certificate request for the agent's own key"
+	}
+	if len(bad) > 0 {
+		return nil, apperr.InvalidFields(bad)
+	}
+	return pub, nil
+}
+
+func publicCSRError(err error) string {
+	for _, known := range []error{ca.ErrMalformedCSR, ca.ErrCSRSignature, ca.ErrKeyType} {
+		if errors.Is(err, known) {
+			return known.Error()
+		}
+	}
+	return ca.ErrMalformedCSR.Error()
+}
+
+// Bootstrap exchanges an install token for an enrolled machine and its certificate. In
+// one transaction: the token's use is counted (atomically: exactly max_usage bootstraps
+// succeed however many race), the client's licence and the agent requirements are
+// checked under the client's row lock, the machine is created, and its certificate
+// signed and recorded. Any refusal rolls everything back, the token's use included.
+func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, error) {
+	pub, err := req.validate(d.AllowServerKeys)
+	if err != nil {
+		return Result{}, err
+	}
+	if !WellFormed(req.Token) {
+		d.Logger.InfoContext(ctx, "bootstrap refused", "reason", "malformed token", "ip", ip)
+		return Result{}, ErrInvalidToken
+	}
+	if d.CA == nil || d.AgentEndpoint == "" {
+		d.Logger.ErrorContext(ctx, "bootstrap unavailable: no certificate authority or AGENT_ENDPOINT configured")
+		return Result{}, apperr.New(apperr.Unavailable, "enrolment is not configured on this server")
+	}
+	var keyPEM []byte
+	if pub == nil { // server-made key, for installers that cannot make a CSR
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return Result{}, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return Result{}, err
+		}
+		keyPEM, pub = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), &key.PublicKey
+	}
+
+	now := d.Clock.Now()
+	hash := HashToken(req.Token)
+	var res Result
+	cacheSet := false
+	err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
+		var tokenID, clientID, storedHash string
+		var createdBy *string
+		err := tx.QueryRow(ctx, `
+			UPDATE install_tokens SET usage_count = usage_count + 1, updated_at = $2
+			WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2
+			  AND (max_usage = 0 OR usage_count < max_usage)
+			RETURNING id::text, client_id::text, token_hash, created_by::text`, hash, now).
+			Scan(&tokenID, &clientID, &storedHash, &createdBy)
+		if isNoRows(err) || (err == nil && subtle.ConstantTimeCompare([]byte(storedHash), []byte(hash)) != 1) {
+			d.Logger.InfoContext(ctx, "bootstrap refused", "reason", "unknown, expired, revoked or used-up token", "ip", ip)
+			return ErrInvalidToken
+		}
+		if err != nil {
+			return fmt.Errorf("enrol: use token: %w", err)
+		}
+		maxMachines, err := checkLicence(ctx, tx, clientID, now)
+		if err != nil {
+			return err
+		}
+		reqs, err := agentreq.Get(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := reqs.Check(req.OS, req.WindowsType, req.OSBuild); err != nil {
+			return err
+		}
+		count, err := d.count().Get(ctx, tx, clientID)
+		if err != nil {
+			return err
+		}
+		if count >= maxMachines {
+			return apperr.New(apperr.PaymentRequired, "machine limit reached: %d of %d machines enrolled; upgrade the licence or remove a machine", count, maxMachines)
+		}
+
+		var osBuild *int
+		if req.OS == "windows" {
+			osBuild = &req.OSBuild
+		}
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO machines (client_id, hostname, os, os_version, os_build, arch, ip_address, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $8) RETURNING id::text`,
+			clientID, req.Hostname, req.OS, req.OSVersion, osBuild, req.Arch, ip, now).Scan(&res.MachineID); err != nil {
+			return fmt.Errorf("enrol: create machine: %w", err)
+		}
+		userID := ""
+		if createdBy != nil {
+			userID = *createdBy
+		}
+		if err := audit.Log(ctx, tx, audit.Entry{ClientID: clientID, UserID: userID, MachineID: res.MachineID, IP: ip,
+			Action: "machine_enrolled", Details: map[string]any{"token_id": tokenID, "hostname": req.Hostname, "os": req.OS,
+				"arch": req.Arch, "server_generated_key": keyPEM != nil}}); err != nil {
+			return err
+		}
+		issued, err := certs.IssueTx(ctx, tx, d.CA, certs.IssueRequest{ClientID: clientID, MachineID: res.MachineID,
+			PublicKey: pub, CreatedBy: userID, IP: ip, Reason: "enrolment"}, now)
+		if err != nil {
+			return err
+		}
+		res.ClientID, res.Certificate, res.Serial, res.ExpiresAt = clientID, string(issued.CertPEM), issued.Serial, issued.ExpiresAt
+		// Still under the client's lock: the count is exact, and no other bootstrap of
+		// this client can read the cache before this one commits or fails.
+		d.count().Set(ctx, clientID, count+1)
+		cacheSet = true
+		return nil
+	})
+	if err != nil {
+		if cacheSet {
+			d.count().Invalidate(context.WithoutCancel(ctx), res.ClientID)
+		}
+		return Result{}, err
+	}
+	res.CAChain = string(d.CA.CertPEM)
+	res.PrivateKey = string(keyPEM)
+	res.AgentEndpoint = d.AgentEndpoint
+	res.Heartbeat = DefaultHeartbeat
+	d.Logger.InfoContext(ctx, "machine enrolled", "client_id", res.ClientID, "machine_id", res.MachineID, "serial", res.Serial)
+	return res, nil
+}
+
+// checkLicence locks the client's row (bootstraps of one client run one after another,
+// which keeps the machine count exact), refuses a disabled client or an expired licence,
+// and returns the licence's machine limit.
+func checkLicence(ctx context.Context, tx pgx.Tx, clientID string, now time.Time) (maxMachines int, err error) {
+	var active bool
+	var expires *time.Time
+	if err := tx.QueryRow(ctx, `SELECT is_active, license_expires_at, max_machines FROM clients WHERE id = $1 FOR UPDATE`, clientID).
+		Scan(&active, &expires, &maxMachines); err != nil {
+		return 0, fmt.Errorf("enrol: client: %w", err)
+	}
+	if !active {
+		return 0, apperr.New(apperr.Forbidden, "this client account is disabled: machines cannot be enrolled")
+	}
+	if expires != nil && !expires.After(now) {
+		return 0, apperr.New(apperr.PaymentRequired, "the licence expired on %s: renew it to enrol machines", expires.UTC().Format("2006-01-02"))
+	}
+	return maxMachines, nil
+}
+
+// HandleBootstrap is POST /api/public/bootstrap.
+func HandleBootstrap(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBootstrapBody)
+		var req Request
+		if err := httpx.DecodeJSON(r, &req); err != nil {
+			httpx.WriteError(w, r, d.Logger, err)
+			return
+		}
+		res, err := Bootstrap(r.Context(), d, req, httpx.ClientIP(r))
+		if err != nil {
+			httpx.WriteError(w, r, d.Logger, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusCreated, res)
+	})
+}

@@ -1,0 +1,352 @@
+// Package heartbeat ingests agent heartbeats (POST /agent/heartbeat) in one database round
+// trip and serves the agents' collector configuration (GET /agent/config/collectors).
+package heartbeat
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/klauspost/compress/gzip"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/optralis/optralis/internal/apperr"
+	"github.com/optralis/optralis/internal/auth/ratelimit"
+	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/httpx"
+)
+
+// RateLimit is the spec's heartbeat limit per source IP: 3000 a minute.
+func RateLimit() ratelimit.Limit { return ratelimit.Limit{Burst: 3000, Period: time.Minute} }
+
+// VersionTTL is how long Redis keeps a channel's agent version (spec "Cache Redis").
+const VersionTTL = 5 * time.Minute
+
+// ClientTTL is how long an instance keeps a client's channel and retention in memory.
+const ClientTTL = 5 * time.Minute
+
+// Deps are what the service needs. Redis may be nil.
+type Deps struct {
+	Pool   *pgxpool.Pool
+	Redis  *redis.Client
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// MaxBodyBytes bounds the decompressed body; 0: httpx.MaxBodyBytes.
+	MaxBodyBytes int64
+	// RedisPrefix namespaces Redis keys (tests).
+	RedisPrefix string
+	// Limit is the per-IP heartbeat limit; zero: RateLimit().
+	Limit ratelimit.Limit
+}
+
+// Service is long-lived (one per process): it holds the rate limiter and the client cache.
+type Service struct {
+	d       Deps
+	limiter *ratelimit.Limiter
+
+	mu      sync.Mutex
+	clients map[string]clientInfo
+
+	// beforeSend lets tests add statements to the batch (transaction check).
+	beforeSend func(*pgx.Batch)
+	// gunzip reuses decompressors: a new one allocates its tables on every request.
+	gunzip sync.Pool
+	// redisOff is when (Unix ns) to try Redis again for the agent version after an error:
+	// a dead Redis costs one failed call per ratelimit.RedisPause, not one per heartbeat.
+	redisOff atomic.Int64
+}
+
+type clientInfo struct {
+	channel   string
+	retention Retention
+	loaded    time.Time
+}
+
+// New returns the service.
+func New(d Deps) *Service {
+	if d.MaxBodyBytes == 0 {
+		d.MaxBodyBytes = httpx.MaxBodyBytes
+	}
+	if d.Limit.Burst == 0 {
+		d.Limit = RateLimit()
+	}
+	return &Service{d: d, limiter: ratelimit.New(d.Redis, d.RedisPrefix+"ratelimit:heartbeat:", d.Clock, d.Logger),
+		clients: map[string]clientInfo{}}
+}
+
+// Answer is the heartbeat's response.
+type Answer struct {
+	NextIntervalSeconds int    `json:"next_interval_seconds"`
+	LatestAgentVersion  string `json:"latest_agent_version,omitempty"`
+	ConfigChanged       bool   `json:"config_changed"`
+}
+
+// HandleHeartbeat is POST /agent/heartbeat.
+func (s *Service) HandleHeartbeat() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ans, err := s.heartbeat(r)
+		if err != nil {
+			httpx.WriteError(w, r, s.d.Logger, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, ans)
+	})
+}
+
+func (s *Service) heartbeat(r *http.Request) (Answer, error) {
+	ctx := r.Context()
+	agent, ok := certs.AgentFrom(ctx)
+	if !ok {
+		return Answer{}, apperr.New(apperr.Unauthenticated, "a client certificate is required")
+	}
+	ip := httpx.ClientIP(r)
+	if dec := s.limiter.Allow(ctx, ip, s.d.Limit); !dec.Allowed {
+		e := apperr.New(apperr.RateLimited, "too many heartbeats from this address")
+		e.RetryAfter = ratelimit.RetryAfterSeconds(dec.RetryAfter)
+		return Answer{}, e
+	}
+	body, err := readBody(r.Body, s.d.MaxBodyBytes, &s.gunzip)
+	if err != nil {
+		return Answer{}, err
+	}
+	var p Payload
+	if err := httpx.DecodeJSONBytes(body, &p); err != nil {
+		return Answer{}, err
+	}
+	ci, err := s.client(ctx, agent.ClientID)
+	if err != nil {
+		return Answer{}, err
+	}
+	now := s.d.Clock.Now()
+	bad, inv := p.Validate(now, ci.retention)
+	if bad != nil {
+		return Answer{}, apperr.InvalidFields(bad)
+	}
+	version, cached := s.cachedVersion(ctx, ci.channel)
+	wr := write{machineID: agent.MachineID, ip: ip, now: now, p: &p, inv: inv, wantVersion: !cached}
+	b := wr.batch()
+	if s.beforeSend != nil {
+		s.beforeSend(b)
+	}
+	changed, dbVersion, err := s.send(ctx, b)
+	if err != nil {
+		return Answer{}, err
+	}
+	if !cached {
+		version = dbVersion
+		s.storeVersion(ctx, ci.channel, version)
+	}
+	return Answer{NextIntervalSeconds: NextInterval(*p.Metrics.CPUPercent, *p.Metrics.RAMPercent),
+		LatestAgentVersion: version, ConfigChanged: changed}, nil
+}
+
+// send runs the batch: pgx pipelines every statement and ends with one Sync, so they run
+// as one implicit transaction in one round trip. Any failure rolls everything back.
+func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version string, err error) {
+	n := b.Len()
+	br := s.d.Pool.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = storeError(cerr)
+		}
+	}()
+	for i := 0; i < n-1; i++ {
+		if _, err := br.Exec(); err != nil {
+			return false, "", storeError(err)
+		}
+	}
+	var v *string
+	if err := br.QueryRow().Scan(&changed, &v); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, "", apperr.New(apperr.Unauthenticated, "unknown machine")
+		}
+		return false, "", storeError(err)
+	}
+	if v != nil {
+		version = *v
+	}
+	return changed, version, nil
+}
+
+func storeError(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23503": // the machine was deleted after the guard admitted it
+			return apperr.New(apperr.Unauthenticated, "unknown machine")
+		case "23514", "22003", "22001": // a bound we did not catch: still the agent's data
+			return apperr.New(apperr.Invalid, "a value is out of range for its column")
+		}
+	}
+	return fmt.Errorf("heartbeat: batch: %w", err)
+}
+
+// ReadBody reads a heartbeat body, gunzipping it when it starts with the gzip magic bytes
+// whatever Content-Encoding says (a proxy may have decompressed it and kept the header, or
+// dropped the header and not decompressed). The decompressed size is bounded by max: the
+// reader stops at max+1 bytes, so a gzip bomb costs max bytes of memory and gets 413.
+func ReadBody(body io.Reader, max int64) ([]byte, error) { return readBody(body, max, nil) }
+
+func readBody(body io.Reader, max int64, readers *sync.Pool) ([]byte, error) {
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, apperr.New(apperr.TooLarge, "request body is larger than %d bytes", mbe.Limit)
+		}
+		return nil, apperr.New(apperr.Invalid, "request body could not be read")
+	}
+	if int64(len(raw)) > max {
+		return nil, apperr.New(apperr.TooLarge, "request body is larger than %d bytes", max)
+	}
+	if len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
+		return raw, nil
+	}
+	var zr *gzip.Reader
+	if readers != nil {
+		zr, _ = readers.Get().(*gzip.Reader)
+	}
+	if zr == nil {
+		zr = new(gzip.Reader)
+	}
+	if err := zr.Reset(bytes.NewReader(raw)); err != nil {
+		return nil, apperr.New(apperr.Invalid, "malformed gzip body")
+	}
+	defer func() {
+		_ = zr.Close()
+		if readers != nil {
+			readers.Put(zr)
+		}
+	}()
+	out, err := io.ReadAll(io.LimitReader(zr, max+1))
+	if err != nil {
+		return nil, apperr.New(apperr.Invalid, "malformed gzip body")
+	}
+	if int64(len(out)) > max {
+		return nil, apperr.New(apperr.TooLarge, "decompressed body is larger than %d bytes", max)
+	}
+	return out, nil
+}
+
+// client returns the client's channel and retention: from memory when loaded in the
+// last ClientTTL (the hot path costs no database round trip), otherwise from the database.
+func (s *Service) client(ctx context.Context, clientID string) (clientInfo, error) {
+	now := s.d.Clock.Now()
+	s.mu.Lock()
+	ci, ok := s.clients[clientID]
+	s.mu.Unlock()
+	if ok && now.Sub(ci.loaded) < ClientTTL {
+		return ci, nil
+	}
+	err := s.d.Pool.QueryRow(ctx, `
+		SELECT c.agent_channel, r.metrics_retention_days, r.events_retention_days
+		FROM clients c JOIN license_retention r ON r.license_tier = c.license_tier WHERE c.id = $1`, clientID).
+		Scan(&ci.channel, &ci.retention.MetricsDays, &ci.retention.EventsDays)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return clientInfo{}, apperr.New(apperr.Unauthenticated, "unknown client")
+	}
+	if err != nil {
+		return clientInfo{}, fmt.Errorf("heartbeat: client: %w", err)
+	}
+	ci.loaded = now
+	s.mu.Lock()
+	if len(s.clients) > 10000 {
+		clear(s.clients)
+	}
+	s.clients[clientID] = ci
+	s.mu.Unlock()
+	return ci, nil
+}
+
+func (s *Service) versionKey(channel string) string {
+	return s.d.RedisPrefix + "agent:version:" + channel
+}
+
+// cachedVersion reads the channel's agent version from Redis; ok is false on a miss or
+// when Redis is absent or failing (the batch then reads it from the database).
+func (s *Service) cachedVersion(ctx context.Context, channel string) (string, bool) {
+	now := s.d.Clock.Now()
+	if s.d.Redis == nil || now.UnixNano() < s.redisOff.Load() {
+		return "", false
+	}
+	v, err := s.d.Redis.Get(ctx, s.versionKey(channel)).Result()
+	if err != nil {
+		if !errors.Is(err, redis.Nil) {
+			s.redisOff.Store(now.Add(ratelimit.RedisPause).UnixNano())
+			s.d.Logger.WarnContext(ctx, "heartbeat: Redis unavailable for the agent version", "error", err.Error())
+		}
+		return "", false
+	}
+	return v, true
+}
+
+func (s *Service) storeVersion(ctx context.Context, channel, version string) {
+	now := s.d.Clock.Now()
+	if s.d.Redis == nil || now.UnixNano() < s.redisOff.Load() {
+		return
+	}
+	if err := s.d.Redis.Set(ctx, s.versionKey(channel), version, VersionTTL).Err(); err != nil {
+		s.d.Logger.WarnContext(ctx, "heartbeat: caching the agent version", "error", err.Error())
+	}
+}
+
+// SetAgentVersion records a channel's latest agent version and drops the cached copy.
+func SetAgentVersion(ctx context.Context, pool *pgxpool.Pool, rc *redis.Client, prefix, channel, version string) error {
+	if _, err := pool.Exec(ctx, `
+		INSERT INTO schema_settings (key, value) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, AgentVersionKey(channel), version); err != nil {
+		return fmt.Errorf("heartbeat: set agent version: %w", err)
+	}
+	if rc != nil {
+		_ = rc.Del(ctx, prefix+"agent:version:"+channel).Err()
+	}
+	return nil
+}
+
+// CollectorConfig is GET /agent/config/collectors' answer.
+type CollectorConfig struct {
+	Config    json.RawMessage `json:"collector_config"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// HandleCollectors is GET /agent/config/collectors: the machine's collector configuration,
+// recording the fetch in machines.last_config_sync (one statement).
+func (s *Service) HandleCollectors() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		agent, ok := certs.AgentFrom(r.Context())
+		if !ok {
+			httpx.WriteError(w, r, s.d.Logger, apperr.New(apperr.Unauthenticated, "a client certificate is required"))
+			return
+		}
+		var out CollectorConfig
+		var cfg []byte
+		err := s.d.Pool.QueryRow(r.Context(), `
+			UPDATE machines SET last_config_sync = now() WHERE id = $1
+			RETURNING collector_config::text, collector_config_updated_at`, agent.MachineID).Scan(&cfg, &out.UpdatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = apperr.New(apperr.Unauthenticated, "unknown machine")
+		}
+		if err != nil {
+			httpx.WriteError(w, r, s.d.Logger, err)
+			return
+		}
+		out.Config = cfg
+		if strings.TrimSpace(string(cfg)) == "" {
+			out.Config = json.RawMessage("{}")
+		}
+		httpx.WriteJSON(w, http.StatusOK, out)
+	})
+}

@@ -1,0 +1,289 @@
+package heartbeat
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	json "github.com/goccy/go-json"
+)
+
+// Payload is one heartbeat as the agent sends it.
+type Payload struct {
+	RecordedAt   time.Time                  `json:"recorded_at"`
+	AgentVersion string                     `json:"agent_version,omitempty"`
+	Metrics      *Metrics                   `json:"metrics"`
+	Disks        []Disk                     `json:"disks,omitempty"`
+	Events       []Event                    `json:"events,omitempty"`
+	SMART        []SMART                    `json:"smart,omitempty"`
+	Collectors   map[string]json.RawMessage `json:"collectors,omitempty"`
+}
+
+// Metrics are the machine readings of one heartbeat (table metrics). Optional readings
+// are omitted when the machine has no sensor for them.
+type Metrics struct {
+	CPUPercent    *float64 `json:"cpu_percent"`
+	RAMPercent    *float64 `json:"ram_percent"`
+	RAMUsedBytes  *int64   `json:"ram_used_bytes,omitempty"`
+	RAMTotalBytes *int64   `json:"ram_total_bytes,omitempty"`
+	CPUTemp       *float64 `json:"cpu_temp,omitempty"`
+	BytesRecv     *int64   `json:"bytes_recv,omitempty"`
+	BytesSent     *int64   `json:"bytes_sent,omitempty"`
+	PacketLoss    *float64 `json:"packet_loss,omitempty"`
+	LatencyMS     *float64 `json:"latency_ms,omitempty"`
+	DiskLatencyMS *float64 `json:"disk_latency_ms,omitempty"`
+	UptimeSeconds *int64   `json:"uptime_seconds,omitempty"`
+	ProcessCount  *int32   `json:"process_count,omitempty"`
+}
+
+// Disk is one disk_info row (every column of the spec's "Colonnes disk_info").
+type Disk struct {
+	MountPoint  string   `json:"mount_point"`
+	Device      string   `json:"device,omitempty"`
+	FSType      string   `json:"fs_type,omitempty"`
+	TotalGB     *float64 `json:"total_gb,omitempty"`
+	UsedGB      *float64 `json:"used_gb,omitempty"`
+	UsedPercent *float64 `json:"used_percent,omitempty"`
+	Model       string   `json:"model,omitempty"`
+	Interface   string   `json:"interface,omitempty"`
+}
+
+// Event is one event_logs row; its position in the heartbeat is its seq.
+type Event struct {
+	EventTime time.Time `json:"event_time"`
+	LogName   string    `json:"log_name,omitempty"`
+	Source    string    `json:"source,omitempty"`
+	EventID   *int32    `json:"event_id,omitempty"`
+	Level     string    `json:"level,omitempty"`
+	Message   string    `json:"message,omitempty"`
+}
+
+// SMART is one smart_data row.
+type SMART struct {
+	Device              string          `json:"device"`
+	Model               string          `json:"model,omitempty"`
+	SerialNumber        string          `json:"serial_number,omitempty"`
+	HealthStatus        string          `json:"health_status,omitempty"`
+	TemperatureC        *int32          `json:"temperature_c,omitempty"`
+	PowerOnHours        *int64          `json:"power_on_hours,omitempty"`
+	ReallocatedSectors  *int64          `json:"reallocated_sectors,omitempty"`
+	PendingSectors      *int64          `json:"pending_sectors,omitempty"`
+	UncorrectableErrors *int64          `json:"uncorrectable_errors,omitempty"`
+	WearLevelPercent    *float64        `json:"wear_level_percent,omitempty"`
+	Attributes          json.RawMessage `json:"attributes,omitempty"`
+}
+
+// Collectors are the spec's collector names (machine_collector_data.collector).
+var Collectors = []string{"metrics", "storage", "storage_health", "network", "services", "security", "software", "patches"}
+
+// Bounds of a heartbeat beyond the columns' own.
+const (
+	MaxDisks          = 64
+	MaxEvents         = 1000
+	MaxSMART          = 64
+	MaxMessageRunes   = 32 << 10 // event message (TEXT): bounded all the same
+	MaxCollectorBytes = 4 << 20  // one collector snapshot
+	MaxFuture         = 5 * time.Minute
+	maxDecimal10_2    = 99999999.99 // DECIMAL(10,2)
+)
+
+var eventLevels = map[string]bool{"critical": true, "error": true, "warning": true, "information": true, "verbose": true}
+var healthStatuses = map[string]bool{"passed": true, "warning": true, "failed": true, "unknown": true}
+
+// Retention is how far back a client's heartbeat may be dated (license_retention).
+type Retention struct {
+	MetricsDays int
+	EventsDays  int
+}
+
+// problems collects bad fields by name.
+type problems map[string]string
+
+func (p problems) add(field, format string, args ...any) {
+	if _, dup := p[field]; !dup {
+		p[field] = fmt.Sprintf(format, args...)
+	}
+}
+
+func (p problems) text(field, s string, max int, required bool) {
+	switch {
+	case required && strings.TrimSpace(s) == "":
+		p.add(field, "is required")
+	case !utf8.ValidString(s):
+		p.add(field, "must be valid UTF-8")
+	case strings.IndexByte(s, 0) >= 0:
+		p.add(field, "must not contain NUL characters")
+	case utf8.RuneCountInString(s) > max:
+		p.add(field, "must be at most %d characters", max)
+	}
+}
+
+func (p problems) percent(field string, v *float64) {
+	if v != nil && !(*v >= 0 && *v <= 100) {
+		p.add(field, "must be between 0 and 100")
+	}
+}
+
+func (p problems) nonNegF(field string, v *float64, max float64) {
+	if v != nil && !(*v >= 0 && *v <= max) {
+		p.add(field, "must be between 0 and %g", max)
+	}
+}
+
+func (p problems) nonNeg(field string, v *int64) {
+	if v != nil && *v < 0 {
+		p.add(field, "must not be negative")
+	}
+}
+
+func (p problems) when(field string, t time.Time, now time.Time, days int) {
+	switch {
+	case t.IsZero():
+		p.add(field, "is required (RFC 3339 timestamp)")
+	case t.After(now.Add(MaxFuture)):
+		p.add(field, "must not be more than 5 minutes in the future")
+	case t.Before(now.AddDate(0, 0, -days)):
+		p.add(field, "must not be older than the licence's retention (%d days)", days)
+	}
+}
+
+// Validate checks everything before anything is written; it returns each bad field with
+// what is wrong ("disks[2].used_percent": "must be between 0 and 100"), nil when valid.
+func (p *Payload) Validate(now time.Time, ret Retention) (map[string]string, *Inventory) {
+	bad := problems{}
+	bad.when("recorded_at", p.RecordedAt, now, ret.MetricsDays)
+	bad.text("agent_version", p.AgentVersion, 50, false)
+	if m := p.Metrics; m == nil {
+		bad.add("metrics", "is required")
+	} else {
+		if m.CPUPercent == nil {
+			bad.add("metrics.cpu_percent", "is required")
+		}
+		if m.RAMPercent == nil {
+			bad.add("metrics.ram_percent", "is required")
+		}
+		bad.percent("metrics.cpu_percent", m.CPUPercent)
+		bad.percent("metrics.ram_percent", m.RAMPercent)
+		bad.percent("metrics.packet_loss", m.PacketLoss)
+		bad.nonNeg("metrics.ram_used_bytes", m.RAMUsedBytes)
+		bad.nonNeg("metrics.ram_total_bytes", m.RAMTotalBytes)
+		bad.nonNeg("metrics.bytes_recv", m.BytesRecv)
+		bad.nonNeg("metrics.bytes_sent", m.BytesSent)
+		bad.nonNeg("metrics.uptime_seconds", m.UptimeSeconds)
+		bad.nonNegF("metrics.latency_ms", m.LatencyMS, 1e9)
+		bad.nonNegF("metrics.disk_latency_ms", m.DiskLatencyMS, 1e9)
+		if m.CPUTemp != nil && !(*m.CPUTemp >= -100 && *m.CPUTemp <= 200) {
+			bad.add("metrics.cpu_temp", "must be between -100 and 200")
+		}
+		if m.ProcessCount != nil && *m.ProcessCount < 0 {
+			bad.add("metrics.process_count", "must not be negative")
+		}
+		if m.RAMUsedBytes != nil && m.RAMTotalBytes != nil && *m.RAMUsedBytes > *m.RAMTotalBytes {
+			bad.add("metrics.ram_used_bytes", "must not exceed ram_total_bytes")
+		}
+	}
+
+	if len(p.Disks) > MaxDisks {
+		bad.add("disks", "at most %d disks", MaxDisks)
+	}
+	mounts := map[string]bool{}
+	for i, d := range p.Disks {
+		f := func(name string) string { return fmt.Sprintf("disks[%d].%s", i, name) }
+		bad.text(f("mount_point"), d.MountPoint, 255, true)
+		if mounts[d.MountPoint] {
+			bad.add(f("mount_point"), "is listed twice")
+		}
+		mounts[d.MountPoint] = true
+		bad.text(f("device"), d.Device, 255, false)
+		bad.text(f("fs_type"), d.FSType, 50, false)
+		bad.text(f("model"), d.Model, 255, false)
+		bad.text(f("interface"), d.Interface, 50, false)
+		bad.nonNegF(f("total_gb"), d.TotalGB, maxDecimal10_2)
+		bad.nonNegF(f("used_gb"), d.UsedGB, maxDecimal10_2)
+		bad.percent(f("used_percent"), d.UsedPercent)
+	}
+
+	if len(p.Events) > MaxEvents {
+		bad.add("events", "at most %d events", MaxEvents)
+	}
+	for i, e := range p.Events {
+		f := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
+		bad.when(f("event_time"), e.EventTime, now, ret.EventsDays)
+		bad.text(f("log_name"), e.LogName, 100, false)
+		bad.text(f("source"), e.Source, 255, false)
+		bad.text(f("message"), e.Message, MaxMessageRunes, false)
+		if e.Level != "" && !eventLevels[e.Level] {
+			bad.add(f("level"), "must be one of critical, error, warning, information, verbose")
+		}
+	}
+
+	if len(p.SMART) > MaxSMART {
+		bad.add("smart", "at most %d devices", MaxSMART)
+	}
+	devices := map[string]bool{}
+	for i, s := range p.SMART {
+		f := func(name string) string { return fmt.Sprintf("smart[%d].%s", i, name) }
+		bad.text(f("device"), s.Device, 255, true)
+		if devices[s.Device] {
+			bad.add(f("device"), "is listed twice")
+		}
+		devices[s.Device] = true
+		bad.text(f("model"), s.Model, 255, false)
+		bad.text(f("serial_number"), s.SerialNumber, 100, false)
+		if s.HealthStatus != "" && !healthStatuses[s.HealthStatus] {
+			bad.add(f("health_status"), "must be one of passed, warning, failed, unknown")
+		}
+		bad.nonNeg(f("power_on_hours"), s.PowerOnHours)
+		bad.nonNeg(f("reallocated_sectors"), s.ReallocatedSectors)
+		bad.nonNeg(f("pending_sectors"), s.PendingSectors)
+		bad.nonNeg(f("uncorrectable_errors"), s.UncorrectableErrors)
+		bad.percent(f("wear_level_percent"), s.WearLevelPercent)
+		if len(s.Attributes) > 0 && !validJSONObject(s.Attributes) {
+			bad.add(f("attributes"), "must be a JSON object")
+		}
+	}
+
+	for name, raw := range p.Collectors {
+		f := "collectors." + name
+		switch {
+		case !knownCollector(name):
+			bad.add(f, "unknown collector; expected one of %s", strings.Join(Collectors, ", "))
+		case len(raw) > MaxCollectorBytes:
+			bad.add(f, "must be at most %d bytes", MaxCollectorBytes)
+		case !validJSONObject(raw):
+			bad.add(f, "must be a JSON object")
+		}
+	}
+	var inv *Inventory
+	if len(bad) == 0 {
+		inv = deriveInventory(p.Collectors, bad)
+	}
+	if len(bad) > 0 {
+		return bad, nil
+	}
+	return nil, inv
+}
+
+func knownCollector(name string) bool {
+	for _, c := range Collectors {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
+
+func validJSONObject(raw json.RawMessage) bool {
+	s := strings.TrimLeft(string(raw), " \t\r\n")
+	return strings.HasPrefix(s, "{") && json.Valid(raw)
+}
+
+// NextInterval is the spec's dynamic interval: 30 s while the machine is in alert
+// (CPU > 80 % or RAM > 85 %), otherwise 60 s.
+func NextInterval(cpu, ram float64) int {
+	if cpu > 80 || ram > 85 {
+		return 30
+	}
+	return 60
+}

@@ -1,0 +1,130 @@
+package heartbeat
+
+import (
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/series"
+)
+
+// Multi-row inserts (unnest of column arrays): one statement per table whatever the row
+// count. The natural keys make a retried heartbeat insert nothing.
+const (
+	insertDisks = `
+INSERT INTO disk_info (machine_id, recorded_at, mount_point, device, fs_type, total_gb, used_gb, used_percent, model, interface)
+SELECT $1::uuid, $2::timestamptz, * FROM unnest($3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[],
+    $8::numeric[], $9::text[], $10::text[])
+ON CONFLICT (machine_id, recorded_at, mount_point) DO NOTHING`
+	insertEvents = `
+INSERT INTO event_logs (machine_id, recorded_at, seq, event_time, log_name, source, event_id, level, message)
+SELECT $1::uuid, $2::timestamptz, * FROM unnest($3::int4[], $4::timestamptz[], $5::text[], $6::text[], $7::int4[],
+    $8::text[], $9::text[])
+ON CONFLICT (machine_id, recorded_at, seq) DO NOTHING`
+	insertSMART = `
+INSERT INTO smart_data (machine_id, recorded_at, device, model, serial_number, health_status, temperature_c, power_on_hours,
+    reallocated_sectors, pending_sectors, uncorrectable_errors, wear_level_percent, attributes)
+SELECT $1::uuid, $2::timestamptz, d, m, s, h, t, p, r, pe, u, w, a::jsonb FROM unnest($3::text[], $4::text[], $5::text[],
+    $6::text[], $7::int4[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::numeric[], $13::text[])
+    AS x (d, m, s, h, t, p, r, pe, u, w, a)
+ON CONFLICT (machine_id, recorded_at, device) DO NOTHING`
+	// A snapshot only moves forward: a late retry of an older heartbeat leaves a newer one.
+	upsertCollectors = `
+INSERT INTO machine_collector_data (machine_id, collector, data, collected_at, updated_at)
+SELECT $1::uuid, c, d::jsonb, $2::timestamptz, now() FROM unnest($3::text[], $4::text[]) AS x (c, d)
+ON CONFLICT (machine_id, collector) DO UPDATE SET data = EXCLUDED.data, collected_at = EXCLUDED.collected_at, updated_at = now()
+WHERE machine_collector_data.collected_at <= EXCLUDED.collected_at`
+	// The last statement writes the machine row and reads back what the answer needs, so
+	// the answer costs no extra round trip: whether the collector configuration changed
+	// since the agent last fetched it, and (only when Redis did not have it) the latest
+	// agent version of the client's channel, kept in schema_settings as
+	// agent_version:<channel>.
+	touchMachine = `
+UPDATE machines m SET last_seen = GREATEST(COALESCE(m.last_seen, $2), $2),
+    agent_version = COALESCE(NULLIF($3, ''), m.agent_version), ip_address = COALESCE(NULLIF($4, ''), m.ip_address)
+WHERE m.id = $1
+RETURNING m.collector_config_updated_at > COALESCE(m.last_config_sync, '-infinity'::timestamptz),
+    CASE WHEN $5 THEN (SELECT s.value FROM clients c JOIN schema_settings s ON s.key = 'agent_version:' || c.agent_channel
+        WHERE c.id = m.client_id) END`
+)
+
+// AgentVersionKey is the schema_settings key (and, prefixed with "agent:version:", the
+// Redis key) of a channel's latest agent version.
+func AgentVersionKey(channel string) string { return "agent_version:" + channel }
+
+// write is one heartbeat's writes.
+type write struct {
+	machineID, ip string
+	now           time.Time
+	p             *Payload
+	inv           *Inventory
+	wantVersion   bool // read the agent version from the database (not in Redis)
+}
+
+// batch builds the single pgx.Batch holding every write of the heartbeat; the last
+// queued statement is touchMachine, whose row answers.
+func (w write) batch() *pgx.Batch {
+	b := &pgx.Batch{}
+	p, id, at := w.p, w.machineID, w.p.RecordedAt
+	m := p.Metrics
+	sql, args := series.MetricsInsert([]series.Metric{{MachineID: id, RecordedAt: at, CPUPercent: *m.CPUPercent,
+		RAMPercent: *m.RAMPercent, RAMUsedBytes: m.RAMUsedBytes, RAMTotalBytes: m.RAMTotalBytes, CPUTemp: m.CPUTemp,
+		BytesRecv: m.BytesRecv, BytesSent: m.BytesSent, PacketLoss: m.PacketLoss, LatencyMS: m.LatencyMS,
+		DiskLatencyMS: m.DiskLatencyMS, UptimeSeconds: m.UptimeSeconds, ProcessCount: m.ProcessCount}})
+	b.Queue(sql, args...)
+
+	if n := len(p.Disks); n > 0 {
+		mount, dev, fs, model, iface := make([]string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		total, used, pct := make([]*float64, n), make([]*float64, n), make([]*float64, n)
+		for i, d := range p.Disks {
+			mount[i], dev[i], fs[i], model[i], iface[i] = d.MountPoint, opt(d.Device), opt(d.FSType), opt(d.Model), opt(d.Interface)
+			total[i], used[i], pct[i] = d.TotalGB, d.UsedGB, d.UsedPercent
+		}
+		b.Queue(insertDisks, id, at, mount, dev, fs, total, used, pct, model, iface)
+	}
+	if n := len(p.Events); n > 0 {
+		seq, when, logName, source, eid, level, msg := make([]int32, n), make([]time.Time, n), make([]string, n),
+			make([]string, n), make([]*int32, n), make([]string, n), make([]string, n)
+		for i, e := range p.Events {
+			seq[i], when[i], logName[i], source[i], eid[i], msg[i] = int32(i), e.EventTime, e.LogName, e.Source, e.EventID, e.Message
+			level[i] = e.Level
+			if level[i] == "" {
+				level[i] = "information"
+			}
+		}
+		b.Queue(insertEvents, id, at, seq, when, logName, source, eid, level, msg)
+	}
+	if n := len(p.SMART); n > 0 {
+		dev, model, serial, health, attrs := make([]string, n), make([]*string, n), make([]*string, n), make([]string, n), make([]*string, n)
+		temp, hours, realloc, pending, uncorr, wear := make([]*int32, n), make([]*int64, n), make([]*int64, n), make([]*int64, n),
+			make([]*int64, n), make([]*float64, n)
+		for i, s := range p.SMART {
+			dev[i], model[i], serial[i], health[i], attrs[i] = s.Device, opt(s.Model), opt(s.SerialNumber), s.HealthStatus, jsonText(s.Attributes)
+			if health[i] == "" {
+				health[i] = "unknown"
+			}
+			temp[i], hours[i], realloc[i], pending[i], uncorr[i], wear[i] = s.TemperatureC, s.PowerOnHours, s.ReallocatedSectors,
+				s.PendingSectors, s.UncorrectableErrors, s.WearLevelPercent
+		}
+		b.Queue(insertSMART, id, at, dev, model, serial, health, temp, hours, realloc, pending, uncorr, wear, attrs)
+	}
+	if n := len(p.Collectors); n > 0 {
+		names, data := make([]string, 0, n), make([]string, 0, n)
+		for name, raw := range p.Collectors {
+			names, data = append(names, name), append(data, string(raw))
+		}
+		b.Queue(upsertCollectors, id, at, names, data)
+	}
+	w.inv.queue(b, id)
+	certs.QueueSync(b, id)
+	b.Queue(touchMachine, id, w.now, p.AgentVersion, w.ip, w.wantVersion)
+	return b
+}
+
+func opt(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
