@@ -1,0 +1,91 @@
+package stack
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Alarm thresholds.
+const (
+	// ServerErrorRate is the share of 5xx answers (over 5 minutes, with at least
+	// minRequests requests) that raises the 5xx alarms.
+	ServerErrorRate = 0.05
+	minRequests     = 20
+)
+
+// alarms publish to one SNS topic (optionally mailed to AlarmEmail).
+type alarms struct {
+	s     awscdk.Stack
+	topic awssns.Topic
+}
+
+func newAlarms(s awscdk.Stack, cfg Config) *alarms {
+	topic := awssns.NewTopic(s, jsii.String("Alarms"), &awssns.TopicProps{DisplayName: jsii.String("Optralis alarms")})
+	if cfg.AlarmEmail != "" {
+		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(cfg.AlarmEmail), nil))
+	}
+	awscdk.NewCfnOutput(s, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{Value: topic.TopicArn()})
+	return &alarms{s: s, topic: topic}
+}
+
+func (a *alarms) add(id, description string, metric awscloudwatch.IMetric, threshold float64, op awscloudwatch.ComparisonOperator) {
+	alarm := awscloudwatch.NewAlarm(a.s, jsii.String(id), &awscloudwatch.AlarmProps{
+		AlarmDescription:   jsii.String(description),
+		Metric:             metric,
+		Threshold:          jsii.Number(threshold),
+		ComparisonOperator: op,
+		EvaluationPeriods:  jsii.Number(1),
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	})
+	alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(a.topic))
+}
+
+// errorRate is errors/requests over 5 minutes, 0 while traffic is too thin to judge.
+func errorRate(errors, requests awscloudwatch.IMetric, label string) awscloudwatch.IMetric {
+	return awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String(fmt.Sprintf("IF(requests >= %d, errors / requests, 0)", minRequests)),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"errors":   errors,
+			"requests": requests,
+		},
+		Label:  jsii.String(label),
+		Period: awscdk.Duration_Minutes(jsii.Number(5)),
+	})
+}
+
+func (a *alarms) apis(rest awsapigateway.RestApi, agents awsapigatewayv2.HttpApi) {
+	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}
+	a.add("Api5xxRate", "API domain: more than 5% of requests answered 5xx over 5 minutes",
+		errorRate(rest.MetricServerError(sum), rest.MetricCount(sum), "API 5xx rate"), ServerErrorRate, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD)
+	a.add("Agents5xxRate", "Agents domain: more than 5% of requests answered 5xx over 5 minutes",
+		errorRate(agents.MetricServerError(sum), agents.MetricCount(sum), "Agents 5xx rate"), ServerErrorRate, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD)
+}
+
+func (a *alarms) queue(dlq awssqs.Queue) {
+	a.add("JobsDeadLetters", "A scheduled job failed after its retries (or could not be delivered): see the dead-letter queue",
+		dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}),
+		1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+}
+
+// function: throttles for every function; errors for jobs and the deploy trigger (API
+// functions answer errors as 5xx, covered above).
+func (a *alarms) function(f Function, fn awslambda.Function) {
+	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}
+	id := exportName(f.Name)
+	a.add(id+"Throttles", f.Name+": Lambda throttled invocations (concurrency limit reached)",
+		fn.MetricThrottles(sum), 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+	if f.Kind == Scheduled || f.Kind == DeployTrigger {
+		a.add(id+"Errors", f.Name+": the job returned an error",
+			fn.MetricErrors(sum), 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+	}
+}

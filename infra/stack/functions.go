@@ -1,0 +1,124 @@
+package stack
+
+import "time"
+
+// Kind is how a function is reached.
+type Kind int
+
+const (
+	// REST serves routes of the API domain (API Gateway REST API + WAF). Its routes are the
+	// ones internal/app.Routes() gives this function.
+	REST Kind = iota
+	// Agents serves the agents domain (API Gateway HTTP API, mutual TLS): the routes
+	// internal/app.Routes() gives this function, all with Access == app.Agent.
+	Agents
+	// Scheduled runs on an EventBridge schedule; failures go to the jobs' dead-letter queue.
+	Scheduled
+	// DeployTrigger runs once per deployment in which its code changed (migrations).
+	DeployTrigger
+)
+
+func (k Kind) String() string {
+	switch k {
+	case REST:
+		return "REST API"
+	case Agents:
+		return "agents HTTP API"
+	case Scheduled:
+		return "schedule"
+	case DeployTrigger:
+		return "deploy trigger"
+	}
+	return "unknown"
+}
+
+// Need is what a function may reach. Each one becomes an environment variable (a secret's
+// ARN, never its value), an IAM grant and, for network services, a security-group rule.
+type Need uint
+
+const (
+	// Database: DATABASE_URL (secret reference) and the database port.
+	Database Need = 1 << iota
+	// Cache: REDIS_URL and the cache port.
+	Cache
+	// JWT: JWT_SECRET (secret reference).
+	JWT
+	// Mail: the SMTP settings, the SMTP credentials (secret references) and the SMTP port.
+	Mail
+	// SES: ses:SendEmail / ses:SendRawEmail on the configured identity.
+	SES
+	// CASign: kms:Sign and kms:GetPublicKey on the CA key, CA_KMS_KEY_ARN and CA_CERT_PEM.
+	CASign
+)
+
+// Function is one row of the table: a directory of functions/ and how it is deployed.
+type Function struct {
+	Name     string // functions/<Name>
+	Kind     Kind
+	MemoryMB int
+	Timeout  time.Duration
+	Schedule string // EventBridge expression, exactly as deployed (Scheduled only)
+	Needs    Need
+	Doc      string // the Lambda's description
+}
+
+// Has reports whether f needs n.
+func (f Function) Has(n Need) bool { return f.Needs&n == n }
+
+// opened is what every function built by app.OpenLambda needs today: config.Load requires
+// DATABASE_URL and JWT_SECRET even where the function never checks a token (status, jobs),
+// and opens the cache when REDIS_URL is set.
+const opened = Database | JWT | Cache
+
+// Functions is every deployed Lambda, one line each. A test fails when a directory of
+// functions/ has no line here or a line has no directory: adding a function means moving
+// (or adding) its line here.
+//
+// Memory buys CPU on Lambda (a full vCPU at 1769 MB): auth hashes passwords with bcrypt,
+// so it gets more; API functions' timeouts stay within API Gateway's 29 s integration limit.
+func Functions() []Function {
+	return []Function{
+		// 10 minutes: the trigger waits for it synchronously, inside CDK's provider function,
+		// which itself stops at Lambda's 15-minute maximum.
+		{Name: "migrate", Kind: DeployTrigger, MemoryMB: 512, Timeout: 10 * time.Minute, Needs: Database,
+			Doc: "Applies migrations and backfills the hourly aggregates, at deploy time"},
+		{Name: "status", Kind: REST, MemoryMB: 256, Timeout: 10 * time.Second, Needs: opened,
+			Doc: "Public status page API (GET /status)"},
+		{Name: "auth", Kind: REST, MemoryMB: 1024, Timeout: 10 * time.Second, Needs: opened | Mail,
+			Doc: "Dashboard authentication (/api/auth/*); mails password-reset links"},
+		{Name: "bootstrap", Kind: REST, MemoryMB: 256, Timeout: 15 * time.Second, Needs: opened | CASign,
+			Doc: "Agent enrolment and installers (/api/public/bootstrap, /install.sh, /agent/requirements)"},
+		{Name: "admin", Kind: REST, MemoryMB: 512, Timeout: 29 * time.Second, Needs: opened | CASign,
+			Doc: "Dashboard and platform administration API (/api/*, /api/admin/*)"},
+		{Name: "heartbeat", Kind: Agents, MemoryMB: 256, Timeout: 10 * time.Second, Needs: opened,
+			Doc: "Agent heartbeats and collector configuration (mutual TLS)"},
+		{Name: "uptime", Kind: Scheduled, MemoryMB: 256, Timeout: time.Minute, Schedule: "rate(30 minutes)", Needs: opened,
+			Doc: "Records service health for the status page"},
+	}
+}
+
+// Planned are the functions the design has but functions/ does not yet: when one's
+// directory appears, a test fails until its line moves to Functions(). The infra tests
+// also synthesize them, so their schedules, routes and grants are checked already.
+func Planned() []Function {
+	return []Function{
+		{Name: "cleanup", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Schedule: "rate(1 hour)", Needs: opened,
+			Doc: "Per-licence retention and expired-entry cleanup"},
+		{Name: "certexpiry", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Schedule: "rate(1 day)", Needs: opened,
+			Doc: "Certificate expiry tracking"},
+		{Name: "reminders", Kind: Scheduled, MemoryMB: 256, Timeout: 5 * time.Minute, Schedule: "cron(0 9 * * ? *)", Needs: opened | Mail | SES,
+			Doc: "Licence expiry reminder emails, daily at 09:00 UTC"},
+		{Name: "drift", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Schedule: "rate(1 hour)", Needs: opened,
+			Doc: "Metric baseline drift detection"},
+	}
+}
+
+// FunctionNamed returns the row of a deployed or planned function.
+func FunctionNamed(name string) (Function, bool) {
+	for _, f := range append(Functions(), Planned()...) {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Function{}, false
+}
