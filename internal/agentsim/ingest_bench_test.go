@@ -49,6 +49,8 @@ func (c *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEnd
 
 type step struct {
 	offered    float64
+	acked      float64 // acknowledged heartbeats per second of the step's sending window
+	sustained  bool    // every offered heartbeat sent (≤ 1 % not sent) and acknowledged, p99 under 1 s
 	sum        agentsim.Summary
 	rowsPerSec float64
 	rtPerHB    float64
@@ -73,7 +75,7 @@ func BenchmarkIngest(b *testing.B) {
 	ctx := context.Background()
 	machinesN := envInt("BENCH_MACHINES", 1000)
 	stepSecs := envInt("BENCH_STEP_SECONDS", 10)
-	rates := []float64{250, 500, 1000, 1500, 2000, 2500, 3000, 4000}
+	rates := []float64{100, 200, 300, 400, 600, 800, 1000, 1500, 2000, 2500, 3000}
 	if v := os.Getenv("BENCH_RATES"); v != "" {
 		rates = nil
 		for _, f := range strings.Split(v, ",") {
@@ -168,11 +170,13 @@ func BenchmarkIngest(b *testing.B) {
 		if sum.Acked > 0 {
 			s.rtPerHB = float64(trips) / float64(sum.Acked)
 		}
+		s.acked = float64(sum.Acked) / o.Duration.Seconds()
+		s.sustained = float64(sum.Dropped) <= 0.01*r*o.Duration.Seconds() && sum.Acked == sum.Sent && sum.P99 < time.Second
 		rowsBefore = rowsNow
 		steps = append(steps, s)
 		b.Logf("offered %.0f/s: %s; rows %.0f/s; round trips/heartbeat %.3f; db rows %d = acks %d: %v", r, sum, s.rowsPerSec, s.rtPerHB,
 			s.dbRows, acks, s.rowsOK)
-		if sum.Rate < 0.9*r || sum.P99 > 2*time.Second {
+		if !s.sustained {
 			break // saturated
 		}
 	}
@@ -234,7 +238,7 @@ func writeReport(b *testing.B, steps []step, raw float64, machines int, enrol ti
 	var sb strings.Builder
 	best := step{}
 	for _, s := range steps {
-		if s.sum.Rate >= 0.9*s.offered && s.sum.Rate > best.sum.Rate {
+		if s.sustained && s.acked > best.acked {
 			best = s
 		}
 	}
@@ -250,17 +254,23 @@ func writeReport(b *testing.B, steps []step, raw float64, machines int, enrol ti
 		for k, v := range s.sum.Errors {
 			errs = append(errs, fmt.Sprintf("%s: %d", k, v))
 		}
-		fmt.Fprintf(&sb, "| %.0f | %.0f | %s | %s | %s | %d | %s | %.3f | %.0f | %v (%d = %d) |\n", s.offered, s.sum.Rate,
+		fmt.Fprintf(&sb, "| %.0f | %.0f | %s | %s | %s | %d | %s | %.3f | %.0f | %v (%d = %d) |\n", s.offered, s.acked,
 			ms(s.sum.P50), ms(s.sum.P90), ms(s.sum.P99), s.sum.Dropped, strings.Join(errs, ", "), s.rtPerHB, s.rowsPerSec, s.rowsOK, s.dbRows, s.acks)
 	}
-	fmt.Fprintf(&sb, "\nMax sustained (acked ≥ 90 %% of offered): **%.0f heartbeats/s**, p50 %s, p99 %s, %.0f rows/s.\n\n",
-		best.sum.Rate, ms(best.sum.P50), ms(best.sum.P99), best.rowsPerSec)
+	fmt.Fprintf(&sb, "\nMax sustained (every offered heartbeat sent and acknowledged, ≤ 1 %% not sent, p99 < 1 s): **%.0f heartbeats/s**, p50 %s, p99 %s, %.0f rows/s.\n\n",
+		best.acked, ms(best.sum.P50), ms(best.sum.P99), best.rowsPerSec)
 	fmt.Fprintf(&sb, "Raw database limit, same machine, same run: batched `unnest` INSERTs (200 metrics rows + 400 disk rows per "+
 		"batch, 25 connections): **%.0f rows/s**. Ingest ÷ raw = **%.2f**.\n\n", raw, best.rowsPerSec/raw)
 	sb.WriteString("Round trips are counted by a pgx tracer on the server's pool (batches + queries) divided by acknowledged heartbeats; " +
 		"they include the agent guard's certificate check (one query per request), so the heartbeat's own writes are the other one.\n\n" +
-		"![latency against rate](ingest.png)\n\nPlot: x = offered heartbeats/s, y = latency (p50 blue, p99 red), 0–max of the run.\n\n" +
-		"Where the time goes, and what would close the gap to the targets: [ingest-analysis.md](ingest-analysis.md).\n")
+		"![latency against rate](ingest.png)\n\n")
+	var maxP99 time.Duration
+	var maxRate float64
+	for _, s := range steps {
+		maxP99, maxRate = max(maxP99, s.sum.P99), max(maxRate, s.offered)
+	}
+	fmt.Fprintf(&sb, "Plot: x = offered heartbeats/s from 0 to %.0f, y = latency from 0 to %s (p50 blue, p99 red); one mark per step.\n\n"+
+		"Where the time goes, and what would close the gap to the targets: [ingest-analysis.md](ingest-analysis.md).\n", maxRate, ms(maxP99))
 	if err := os.WriteFile("../../bench/ingest.md", []byte(sb.String()), 0o644); err != nil {
 		b.Fatal(err)
 	}
