@@ -56,10 +56,10 @@ type Deps struct {
 func (d Deps) count() MachineCount { return MachineCount{Redis: d.Redis, Logger: d.Logger} }
 
 // Architectures an agent is built for.
-var Architectures = []string{"amd64", "arm64", "armv7", "386"}
+func Architectures() []string { return []string{"amd64", "arm64", "armv7", "386"} }
 
-// Operating systems that enrol.
-var OperatingSystems = []string{"linux", "windows"}
+// OperatingSystems that enrol.
+func OperatingSystems() []string { return []string{"linux", "windows"} }
 
 // MaxBootstrapBody bounds a bootstrap request (a CSR is a few KB).
 const MaxBootstrapBody = 64 << 10
@@ -87,7 +87,9 @@ type Heartbeat struct {
 }
 
 // DefaultHeartbeat is 60 s normally, 30 s while CPU > 80 % or RAM > 85 %.
-var DefaultHeartbeat = Heartbeat{IntervalSeconds: 60, AlertIntervalSeconds: 30, AlertCPUPercent: 80, AlertRAMPercent: 85}
+func DefaultHeartbeat() Heartbeat {
+	return Heartbeat{IntervalSeconds: 60, AlertIntervalSeconds: 30, AlertCPUPercent: 80, AlertRAMPercent: 85}
+}
 
 // Result is what an enrolled agent receives.
 type Result struct {
@@ -112,11 +114,11 @@ func (r *Request) validate(allowServerKeys bool) (crypto.PublicKey, error) {
 	if err := validate.Hostname(r.Hostname); err != nil {
 		bad["hostname"] = err.Error()
 	}
-	if !slices.Contains(Architectures, r.Arch) {
-		bad["arch"] = "must be one of " + strings.Join(Architectures, ", ")
+	if !slices.Contains(Architectures(), r.Arch) {
+		bad["arch"] = "must be one of " + strings.Join(Architectures(), ", ")
 	}
-	if !slices.Contains(OperatingSystems, r.OS) {
-		bad["os"] = "must be one of " + strings.Join(OperatingSystems, ", ")
+	if !slices.Contains(OperatingSystems(), r.OS) {
+		bad["os"] = "must be one of " + strings.Join(OperatingSystems(), ", ")
 	}
 	r.OSVersion = strings.TrimSpace(r.OSVersion)
 	if !utf8.ValidString(r.OSVersion) || utf8.RuneCountInString(r.OSVersion) > 255 || strings.IndexFunc(r.OSVersion, unicode.IsControl) >= 0 {
@@ -269,7 +271,7 @@ func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, err
 	res.CAChain = string(d.CA.CertPEM)
 	res.PrivateKey = string(keyPEM)
 	res.AgentEndpoint = d.AgentEndpoint
-	res.Heartbeat = DefaultHeartbeat
+	res.Heartbeat = DefaultHeartbeat()
 	d.Logger.InfoContext(ctx, "machine enrolled", "client_id", res.ClientID, "machine_id", res.MachineID, "serial", res.Serial)
 	return res, nil
 }

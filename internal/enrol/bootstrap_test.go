@@ -78,7 +78,7 @@ func TestBootstrapEnrolsAMachine(t *testing.T) {
 	if _, err := tls.X509KeyPair([]byte(res.Certificate), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})); err != nil {
 		t.Fatal(err)
 	}
-	if res.AgentEndpoint != "https://agents.example.test" || res.Heartbeat != enrol.DefaultHeartbeat || res.PrivateKey != "" ||
+	if res.AgentEndpoint != "https://agents.example.test" || res.Heartbeat != enrol.DefaultHeartbeat() || res.PrivateKey != "" ||
 		!res.ExpiresAt.Equal(t0.AddDate(1, 0, 0)) || res.Serial != ca.SerialHex(cert.SerialNumber) {
 		t.Fatalf("answer: %+v", res.Result)
 	}

@@ -158,7 +158,21 @@ var (
 )
 
 // ltscYear names Windows LTSC releases by their feature version.
-var ltscYear = map[string]string{"10-1507": "2015", "10-1607": "2016", "10-1809": "2019", "10-21h2": "2021", "11-24h2": "2024"}
+func ltscYear(release string) (string, bool) {
+	switch release {
+	case "10-1507":
+		return "2015", true
+	case "10-1607":
+		return "2016", true
+	case "10-1809":
+		return "2019", true
+	case "10-21h2":
+		return "2021", true
+	case "11-24h2":
+		return "2024", true
+	}
+	return "", false
+}
 
 type candidate struct {
 	Build
@@ -184,7 +198,7 @@ func Parse(cycles []Cycle) ([]Build, error) {
 			lts := containsAny(editions, "lts", "ltsc")
 			cand.OSType = "client"
 			if lts {
-				year, ok := ltscYear[major+"-"+version]
+				year, ok := ltscYear(major + "-" + version)
 				if !ok && len(c.ReleaseDate) >= 4 {
 					year = c.ReleaseDate[:4]
 				}
