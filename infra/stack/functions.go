@@ -94,6 +94,8 @@ func Functions() []Function {
 			Doc: "Agent heartbeats and collector configuration (mutual TLS)"},
 		{Name: "uptime", Kind: Scheduled, MemoryMB: 256, Timeout: time.Minute, Schedule: "rate(30 minutes)", Needs: opened,
 			Doc: "Records service health for the status page"},
+		{Name: "cleanup", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Schedule: "rate(1 hour)", Needs: opened,
+			Doc: "Hourly maintenance: postgres-mode rollups, expired auth entries and install tokens"},
 	}
 }
 
@@ -102,8 +104,6 @@ func Functions() []Function {
 // also synthesize them, so their schedules, routes and grants are checked already.
 func Planned() []Function {
 	return []Function{
-		{Name: "cleanup", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Schedule: "rate(1 hour)", Needs: opened,
-			Doc: "Per-licence retention and expired-entry cleanup"},
 		{Name: "certexpiry", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Schedule: "rate(1 day)", Needs: opened,
 			Doc: "Certificate expiry tracking"},
 		{Name: "reminders", Kind: Scheduled, MemoryMB: 256, Timeout: 5 * time.Minute, Schedule: "cron(0 9 * * ? *)", Needs: opened | Mail | SES,

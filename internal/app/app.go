@@ -102,9 +102,31 @@ type Job struct {
 func (d *Deps) Jobs() []Job {
 	return []Job{
 		{Name: "uptime", Every: 30 * time.Minute, Run: d.UptimeJob},
-		{Name: "rollups", Every: time.Hour, Run: d.RollupJob},
-		{Name: "auth-cleanup", Every: time.Hour, Run: d.AuthCleanupJob},
+		{Name: "cleanup", Every: time.Hour, Run: d.CleanupJob},
 	}
+}
+
+// CleanupJob is the hourly maintenance run by the cleanup function: the postgres-mode
+// rollups, expired auth entries and expired install tokens. Each part runs even when an
+// earlier one fails; the first error is returned so the run is marked failed.
+func (d *Deps) CleanupJob(ctx context.Context, now time.Time) error {
+	var first error
+	for _, part := range []struct {
+		name string
+		run  func(context.Context, time.Time) error
+	}{
+		{"rollups", d.RollupJob},
+		{"auth-cleanup", d.AuthCleanupJob},
+		{"install-token-cleanup", d.InstallTokenCleanupJob},
+	} {
+		if err := part.run(ctx, now); err != nil {
+			d.Logger.ErrorContext(ctx, "cleanup step failed", "step", part.name, "error", err.Error())
+			if first == nil {
+				first = fmt.Errorf("%s: %w", part.name, err)
+			}
+		}
+	}
+	return first
 }
 
 // UptimeJob records the services' health (every 30 minutes).

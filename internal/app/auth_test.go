@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/optralis/optralis/internal/app"
@@ -579,19 +580,41 @@ func TestLambdaLoginEvent(t *testing.T) {
 	}
 }
 
-func TestAuthCleanupIsScheduled(t *testing.T) {
+// TestCleanupJobIsScheduled: the hourly cleanup job (the cleanup Lambda on AWS) removes
+// expired blacklist entries and install tokens expired for more than 24 hours.
+func TestCleanupJobIsScheduled(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	for _, j := range s.d.Jobs() {
-		if j.Name == "auth-cleanup" {
-			if j.Every != time.Hour {
-				t.Fatalf("auth-cleanup every %v", j.Every)
-			}
-			if err := j.Run(t.Context(), s.clock.Now()); err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
+	now := s.clock.Now()
+	client := testenv.Client(t, s.d.Pool, "Pro")
+	if _, err := s.d.Pool.Exec(t.Context(), `
+		INSERT INTO token_blacklist (jti, expires_at) VALUES ('expired-jti', $1), ('live-jti', $2);
+		`, now.Add(-time.Minute), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no auth-cleanup job")
+	if _, err := s.d.Pool.Exec(t.Context(), `INSERT INTO install_tokens (client_id, token_hash, expires_at) VALUES
+		($1, 'old', $2), ($1, 'recent', $3)`, client, now.Add(-25*time.Hour), now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range s.d.Jobs() {
+		if j.Name != "cleanup" {
+			continue
+		}
+		if j.Every != time.Hour {
+			t.Fatalf("cleanup every %v", j.Every)
+		}
+		if err := j.Run(t.Context(), now); err != nil {
+			t.Fatal(err)
+		}
+		var jtis, tokens []string
+		rows, _ := s.d.Pool.Query(t.Context(), `SELECT jti FROM token_blacklist WHERE jti IN ('expired-jti', 'live-jti')`)
+		jtis, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+		rows, _ = s.d.Pool.Query(t.Context(), `SELECT token_hash FROM install_tokens WHERE client_id = $1`, client)
+		tokens, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+		if len(jtis) != 1 || jtis[0] != "live-jti" || len(tokens) != 1 || tokens[0] != "recent" {
+			t.Fatalf("after cleanup: blacklist %v, install tokens %v", jtis, tokens)
+		}
+		return
+	}
+	t.Fatal("no cleanup job")
 }
