@@ -190,3 +190,18 @@ func tail(b []byte) string {
 	}
 	return s
 }
+
+// EnsureTool makes the command available, installing Debian's package pkg when it is
+// missing and we are root (tests use it for linters such as shellcheck).
+func EnsureTool(ctx context.Context, command, pkg string) (string, error) {
+	if p, err := exec.LookPath(command); err == nil {
+		return p, nil
+	}
+	if os.Geteuid() != 0 {
+		return "", fmt.Errorf("%s is not installed: sudo apt-get install -y %s", command, pkg)
+	}
+	if err := aptInstall(ctx, pkg); err != nil {
+		return "", err
+	}
+	return exec.LookPath(command)
+}
