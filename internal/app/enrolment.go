@@ -71,7 +71,15 @@ func (d *Deps) agentGuard(next http.Handler) http.Handler {
 			httpx.WriteError(w, req, d.Logger, apperr.New(apperr.Unauthenticated, "a client certificate is required"))
 			return
 		}
-		clientID, machineID, err := certs.CheckPresented(req.Context(), d.Pool, cert, d.Clock.Now())
+		var clientID, machineID, serial string
+		var err error
+		if _, inBatch := next.(certs.CheckInBatch); inBatch {
+			// The handler asserts the certificate in its own batch (one round trip).
+			clientID, machineID, serial, err = certs.Inspect(cert, d.Clock.Now())
+		} else {
+			serial = ca.SerialHex(cert.SerialNumber)
+			clientID, machineID, err = certs.CheckPresented(req.Context(), d.Pool, cert, d.Clock.Now())
+		}
 		if err != nil {
 			if _, refused := apperr.As(err); refused {
 				d.Logger.InfoContext(req.Context(), "agent certificate refused", "reason", err.Error())
@@ -79,7 +87,7 @@ func (d *Deps) agentGuard(next http.Handler) http.Handler {
 			httpx.WriteError(w, req, d.Logger, err)
 			return
 		}
-		next.ServeHTTP(w, req.WithContext(certs.WithAgent(req.Context(), certs.Agent{ClientID: clientID, MachineID: machineID})))
+		next.ServeHTTP(w, req.WithContext(certs.WithAgent(req.Context(), certs.Agent{ClientID: clientID, MachineID: machineID, Serial: serial})))
 	})
 }
 

@@ -71,7 +71,7 @@ func (d *Deps) Routes() []Route {
 		{FnAdmin, http.MethodGet, "/api/admin/windows-builds", PlatformAdmin, winbuilds.HandleList(d.winbuildsDeps())},
 		{FnAdmin, http.MethodPost, "/api/admin/windows-builds/refresh", PlatformAdmin, winbuilds.HandleRefresh(d.winbuildsDeps())},
 
-		{FnHeartbeat, http.MethodPost, "/agent/heartbeat", Agent, d.HeartbeatService().HandleHeartbeat()},
+		{FnHeartbeat, http.MethodPost, "/agent/heartbeat", Agent, certs.CheckInBatch{Handler: d.HeartbeatService().HandleHeartbeat()}},
 		{FnHeartbeat, http.MethodGet, "/agent/config/collectors", Agent, d.HeartbeatService().HandleCollectors()},
 	}
 }

@@ -3,8 +3,12 @@ package certs
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/optralis/optralis/internal/ca"
 )
@@ -19,18 +23,11 @@ import (
 // Refusals wrap ErrRefused (one generic 401 for the agent; the reason is in the error
 // text for the log). Other errors are database failures.
 func CheckPresented(ctx context.Context, db Querier, cert *x509.Certificate, now time.Time) (clientID, machineID string, err error) {
-	if cert == nil || cert.SerialNumber == nil {
-		return "", "", fmt.Errorf("certs: no certificate: %w", ErrRefused)
-	}
-	serial := ca.SerialHex(cert.SerialNumber)
-	cn := cert.Subject.CommonName
-	clientID, machineID, err = ParseCommonName(cn)
+	clientID, machineID, serial, err := Inspect(cert, now)
 	if err != nil {
-		return "", "", fmt.Errorf("certs: serial %s: %v: %w", serial, err, ErrRefused)
+		return "", "", err
 	}
-	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
-		return "", "", fmt.Errorf("certs: serial %s: outside its validity period: %w", serial, ErrRefused)
-	}
+	cn := cert.Subject.CommonName
 	var rowClient, rowMachine string
 	var revokedAt *time.Time
 	var expiresAt time.Time
@@ -54,10 +51,46 @@ func CheckPresented(ctx context.Context, db Querier, cert *x509.Certificate, now
 	return clientID, machineID, nil
 }
 
+// Inspect is the part of CheckPresented that needs no database: the CN's client and
+// machine, the validity period, and the serial to look up.
+func Inspect(cert *x509.Certificate, now time.Time) (clientID, machineID, serial string, err error) {
+	if cert == nil || cert.SerialNumber == nil {
+		return "", "", "", fmt.Errorf("certs: no certificate: %w", ErrRefused)
+	}
+	serial = ca.SerialHex(cert.SerialNumber)
+	clientID, machineID, err = ParseCommonName(cert.Subject.CommonName)
+	if err != nil {
+		return "", "", "", fmt.Errorf("certs: serial %s: %v: %w", serial, err, ErrRefused)
+	}
+	if now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+		return "", "", "", fmt.Errorf("certs: serial %s: outside its validity period: %w", serial, ErrRefused)
+	}
+	return clientID, machineID, serial, nil
+}
+
+// AssertActive is CheckPresented's database check as one statement for a pgx.Batch: it
+// fails with SQLSTATE OA401 (see IsRefusedInBatch) unless serial is the active certificate
+// of that client's machine, aborting the batch's implicit transaction.
+func AssertActive(a Agent, now time.Time) (string, []any) {
+	return `SELECT optralis_assert_agent($1, $2, $3, $4)`, []any{a.Serial, a.ClientID, a.MachineID, now}
+}
+
+// IsRefusedInBatch reports whether err is AssertActive's refusal.
+func IsRefusedInBatch(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "OA401"
+}
+
+// CheckInBatch marks an agent route whose handler runs AssertActive at the head of its own
+// write batch: the guard then checks only what needs no database (Inspect), saving the
+// round trip. A handler so marked must run AssertActive before any effect.
+type CheckInBatch struct{ http.Handler }
+
 // Agent is the machine an accepted certificate belongs to.
 type Agent struct {
 	ClientID  string
 	MachineID string
+	Serial    string // the certificate's serial (hex), for AssertActive
 }
 
 type agentKey struct{}

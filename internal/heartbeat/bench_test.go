@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/optralis/optralis/internal/auth/ratelimit"
+	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/certs"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkHandler(b *testing.B) {
 		}
 		req := httptest.NewRequest("POST", "/agent/heartbeat", bytes.NewReader(mustJSON(p)))
 		req.RemoteAddr = "198.51.100.9:1"
-		req = req.WithContext(certs.WithAgent(req.Context(), certs.Agent{ClientID: e.clientID, MachineID: e.machineID}))
+		req = req.WithContext(certs.WithAgent(req.Context(), certs.Agent{ClientID: e.clientID, MachineID: e.machineID, Serial: ca.SerialHex(e.cert.SerialNumber)}))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if w.Code != 200 {

@@ -137,7 +137,11 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	}
 	version, cached := s.cachedVersion(ctx, ci.channel)
 	wr := write{machineID: agent.MachineID, ip: ip, now: now, p: &p, inv: inv, wantVersion: !cached}
-	b := wr.batch()
+	b := &pgx.Batch{}
+	// The certificate check heads the batch: a revoked agent aborts it and writes nothing.
+	assert, args := certs.AssertActive(agent, now)
+	b.Queue(assert, args...)
+	wr.queue(b)
 	if s.beforeSend != nil {
 		s.beforeSend(b)
 	}
@@ -182,6 +186,9 @@ func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version
 }
 
 func storeError(err error) error {
+	if certs.IsRefusedInBatch(err) {
+		return apperr.New(apperr.Unauthenticated, "certificate not accepted")
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {

@@ -62,10 +62,9 @@ type write struct {
 	wantVersion   bool // read the agent version from the database (not in Redis)
 }
 
-// batch builds the single pgx.Batch holding every write of the heartbeat; the last
-// queued statement is touchMachine, whose row answers.
-func (w write) batch() *pgx.Batch {
-	b := &pgx.Batch{}
+// queue adds every write of the heartbeat to the single batch; the last queued statement
+// is touchMachine, whose row answers.
+func (w write) queue(b *pgx.Batch) {
 	p, id, at := w.p, w.machineID, w.p.RecordedAt
 	m := p.Metrics
 	sql, args := series.MetricsInsert([]series.Metric{{MachineID: id, RecordedAt: at, CPUPercent: *m.CPUPercent,
@@ -119,7 +118,6 @@ func (w write) batch() *pgx.Batch {
 	w.inv.queue(b, id)
 	certs.QueueSync(b, id)
 	b.Queue(touchMachine, id, w.now, p.AgentVersion, w.ip, w.wantVersion)
-	return b
 }
 
 func opt(s string) *string {
