@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/base64"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -33,6 +34,25 @@ func deps(t *testing.T) *app.Deps {
 	}
 }
 
+// invokeREST sends a REST (v1) event through the real Lambda JSON path to h and returns
+// the response with its body decoded from base64 when API Gateway would receive it so.
+func invokeREST(t *testing.T, h http.Handler, eventJSON []byte) events.APIGatewayProxyResponse {
+	t.Helper()
+	out, err := lambda.NewHandler(lambdaproxy.RESTHandler(h)).Invoke(context.Background(), eventJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.APIGatewayProxyResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if resp.IsBase64Encoded {
+		b, _ := base64.StdEncoding.DecodeString(resp.Body)
+		resp.Body = string(b)
+	}
+	return resp
+}
+
 func event(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("../../events/" + name)
@@ -59,19 +79,8 @@ func TestLambdaReplayUptimeThenStatus(t *testing.T) {
 		t.Fatalf("check recorded at %v, want the event's time", checkedAt)
 	}
 
-	out, err := lambda.NewHandler(lambdaproxy.RESTHandler(d.FunctionHandler(app.FnStatus))).Invoke(ctx, event(t, "rest_get_status.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var resp events.APIGatewayProxyResponse
-	if err := json.Unmarshal(out, &resp); err != nil {
-		t.Fatal(err)
-	}
+	resp := invokeREST(t, d.FunctionHandler(app.FnStatus), event(t, "rest_get_status.json"))
 	body := resp.Body
-	if resp.IsBase64Encoded {
-		b, _ := base64.StdEncoding.DecodeString(body)
-		body = string(b)
-	}
 	if resp.StatusCode != 200 || !strings.Contains(body, `"name":"database","status":"online"`) {
 		t.Fatalf("status via REST event: %d %s", resp.StatusCode, body)
 	}

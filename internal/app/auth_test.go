@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -23,7 +21,6 @@ import (
 	"github.com/optralis/optralis/internal/auth/authtest"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/httpx"
-	"github.com/optralis/optralis/internal/lambdaproxy"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/principal"
 	"github.com/optralis/optralis/internal/testenv"
@@ -542,7 +539,7 @@ func TestLambdaLoginEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev.Path, ev.Resource, ev.RequestContext.Path, ev.RequestContext.ResourcePath = "/api/auth/login", "/api/auth/login", "/api/auth/login", "/api/auth/login"
-	h := lambda.NewHandler(lambdaproxy.RESTHandler(s.d.FunctionHandler(app.FnAuth)))
+	h := s.d.FunctionHandler(app.FnAuth)
 	invoke := func(password, xff string) events.APIGatewayProxyResponse {
 		t.Helper()
 		e := ev
@@ -550,19 +547,7 @@ func TestLambdaLoginEvent(t *testing.T) {
 		e.Headers = map[string]string{"Content-Type": "application/json", "X-Forwarded-For": xff}
 		e.MultiValueHeaders = map[string][]string{"Content-Type": {"application/json"}, "X-Forwarded-For": {xff}}
 		in, _ := json.Marshal(e)
-		out, err := h.Invoke(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var resp events.APIGatewayProxyResponse
-		if err := json.Unmarshal(out, &resp); err != nil {
-			t.Fatal(err)
-		}
-		if resp.IsBase64Encoded {
-			b, _ := base64.StdEncoding.DecodeString(resp.Body)
-			resp.Body = string(b)
-		}
-		return resp
+		return invokeREST(t, h, in)
 	}
 	resp := invoke(pw, "203.0.113.1")
 	if resp.StatusCode != 200 || len(resp.MultiValueHeaders["Set-Cookie"]) != 3 {

@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
 
@@ -27,7 +25,6 @@ import (
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/identity"
-	"github.com/optralis/optralis/internal/lambdaproxy"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/principal"
 	"github.com/optralis/optralis/internal/testenv"
@@ -227,19 +224,7 @@ func TestEnrolmentFunctionsOnLambda(t *testing.T) {
 			ev.Headers["Authorization"] = "Bearer " + token
 		}
 		in, _ := json.Marshal(ev)
-		out, err := lambda.NewHandler(lambdaproxy.RESTHandler(s.d.FunctionHandler(fn))).Invoke(context.Background(), in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var resp events.APIGatewayProxyResponse
-		if err := json.Unmarshal(out, &resp); err != nil {
-			t.Fatal(err)
-		}
-		if resp.IsBase64Encoded {
-			b, _ := base64.StdEncoding.DecodeString(resp.Body)
-			resp.Body = string(b)
-		}
-		return resp
+		return invokeREST(t, s.d.FunctionHandler(fn), in)
 	}
 	if r := invoke(app.FnBootstrap, "GET", "/agent/requirements", ""); r.StatusCode != 200 || !strings.Contains(r.Body, "linux_enabled") {
 		t.Fatalf("bootstrap function, /agent/requirements: %d %s", r.StatusCode, r.Body)
