@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/app/migratefn"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/db"
@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer pool.Close()
-		res, err := app.Migrate(ctx, pool, mode, clock.System{}.Now(), logger)
+		res, err := migratefn.Migrate(ctx, pool, mode, clock.System{}.Now(), logger)
 		if err != nil {
 			return err
 		}

@@ -3,13 +3,31 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/app/heartbeatfn"
 	"github.com/optralis/optralis/internal/lambdaproxy"
 )
 
 func main() {
-	deps := app.OpenLambda("heartbeat")
-	lambda.Start(lambdaproxy.HTTPAPIHandler(deps.FunctionHandler(app.FnHeartbeat)))
+	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "heartbeat:", err)
+		os.Exit(1)
+	}
+}
+
+// run builds the function once per cold start and serves invocations until the runtime
+// stops the instance.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	f, err := heartbeatfn.Open(ctx, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	lambda.Start(lambdaproxy.HTTPAPIHandler(f.Handler))
+	return nil
 }

@@ -5,41 +5,30 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
+	"io"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/optralis/optralis/internal/app"
-	"github.com/optralis/optralis/internal/config"
-	"github.com/optralis/optralis/internal/db"
-	"github.com/optralis/optralis/internal/logging"
+	"github.com/optralis/optralis/internal/app/migratefn"
+	"github.com/optralis/optralis/internal/clock"
 )
 
 func main() {
-	logger := logging.New(os.Stdout, slog.LevelInfo)
-	env := app.LambdaEnv(context.Background()) // DATABASE_URL from its Secrets Manager reference
-	url, mode, err := config.Database(env.Getenv)
-	if serr := env.Err(); serr != nil {
-		err = serr
-	}
-	if err != nil {
+	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "migrate:", err)
 		os.Exit(1)
 	}
-	lambda.Start(func(ctx context.Context, _ json.RawMessage) (app.MigrateResult, error) {
-		pcfg, err := db.Config(url, db.ToolProfile())
-		if err != nil {
-			return app.MigrateResult{}, err
-		}
-		pool, err := db.Open(ctx, pcfg)
-		if err != nil {
-			return app.MigrateResult{}, err
-		}
-		defer pool.Close()
-		return app.Migrate(ctx, pool, mode, time.Now().UTC(), logger)
-	})
+}
+
+// run reads the configuration once per cold start and serves invocations until the
+// runtime stops the instance.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	h, err := migratefn.Open(ctx, getenv, stdout, clock.System{})
+	if err != nil {
+		return err
+	}
+	lambda.Start(h)
+	return nil
 }

@@ -2,13 +2,31 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/lambdaproxy"
 )
 
 func main() {
-	deps := app.OpenLambda("status")
-	lambda.Start(lambdaproxy.RESTHandler(deps.FunctionHandler(app.FnStatus)))
+	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "status:", err)
+		os.Exit(1)
+	}
+}
+
+// run builds the function once per cold start and serves invocations until the runtime
+// stops the instance.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	f, err := statusfn.Open(ctx, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	lambda.Start(lambdaproxy.RESTHandler(f.Handler))
+	return nil
 }

@@ -288,8 +288,8 @@ func (b *builder) schedules() {
 			continue
 		}
 		awsevents.NewRule(b.s, jsii.String(exportName(f.Name)+"Schedule"), &awsevents.RuleProps{
-			Description: jsii.String(f.Name + ": " + f.Schedule),
-			Schedule:    awsevents.Schedule_Expression(jsii.String(f.Schedule)),
+			Description: jsii.String(f.Name + ": " + f.Schedule()),
+			Schedule:    awsevents.Schedule_Expression(jsii.String(f.Schedule())),
 			Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(b.built[f.Name], &awseventstargets.LambdaFunctionProps{
 				DeadLetterQueue: b.dlq,
 				RetryAttempts:   jsii.Number(3),

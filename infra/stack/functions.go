@@ -1,16 +1,20 @@
 package stack
 
-import "time"
+import (
+	"time"
+
+	"github.com/optralis/optralis/internal/routes"
+)
 
 // Kind is how a function is reached.
 type Kind int
 
 const (
 	// REST serves routes of the API domain (API Gateway REST API + WAF). Its routes are the
-	// ones internal/app.Routes() gives this function.
+	// ones internal/routes.Table() gives this function.
 	REST Kind = iota
 	// Agents serves the agents domain (API Gateway HTTP API, mutual TLS): the routes
-	// internal/app.Routes() gives this function, all with Access == app.Agent.
+	// internal/routes.Table() gives this function, all with Access == routes.Agent.
 	Agents
 	// Scheduled runs on an EventBridge schedule; failures go to the jobs' dead-letter queue.
 	Scheduled
@@ -57,18 +61,36 @@ type Function struct {
 	Kind     Kind
 	MemoryMB int
 	Timeout  time.Duration
-	Schedule string // EventBridge expression, exactly as deployed (Scheduled only)
-	Needs    Need
-	Doc      string // the Lambda's description
+	// Cadence of a planned Scheduled function only: a deployed one runs its job of
+	// internal/routes.Jobs(), the cadence the local stack uses too.
+	Cadence routes.Cadence
+	Needs   Need
+	Doc     string // the Lambda's description
+}
+
+// Schedule is f's EventBridge expression: from its job in internal/routes.Jobs(), or from
+// its planned cadence; "" for a function that is not scheduled.
+func (f Function) Schedule() string {
+	c := f.Cadence
+	if j, ok := routes.JobOf(f.Name); ok {
+		c = j.Cadence
+	}
+	if c == (routes.Cadence{}) {
+		return ""
+	}
+	expr, err := c.Expression()
+	if err != nil {
+		return "invalid: " + err.Error() // refused by TestFunctionRowsAreComplete
+	}
+	return expr
 }
 
 // Has reports whether f needs n.
 func (f Function) Has(n Need) bool { return f.Needs&n == n }
 
-// opened is what every function built by app.OpenLambda needs today: config.Load requires
-// DATABASE_URL and JWT_SECRET even where the function never checks a token (status, jobs),
-// and opens the cache when REDIS_URL is set.
-const opened = Database | JWT | Cache
+// opened is what every function built by app.OpenLambda reads: DATABASE_URL, and the cache
+// when REDIS_URL is set. Functions that verify access tokens add JWT.
+const opened = Database | Cache
 
 // Functions is every deployed Lambda, one line each. A test fails when a directory of
 // functions/ has no line here or a line has no directory: adding a function means moving
@@ -84,17 +106,17 @@ func Functions() []Function {
 			Doc: "Applies migrations and backfills the hourly aggregates, at deploy time"},
 		{Name: "status", Kind: REST, MemoryMB: 256, Timeout: 10 * time.Second, Needs: opened,
 			Doc: "Public status page API (GET /status)"},
-		{Name: "auth", Kind: REST, MemoryMB: 1024, Timeout: 10 * time.Second, Needs: opened | Mail,
+		{Name: "auth", Kind: REST, MemoryMB: 1024, Timeout: 10 * time.Second, Needs: opened | JWT | Mail,
 			Doc: "Dashboard authentication (/api/auth/*); mails password-reset links"},
 		{Name: "bootstrap", Kind: REST, MemoryMB: 256, Timeout: 15 * time.Second, Needs: opened | CASign,
 			Doc: "Agent enrolment and installers (/api/public/bootstrap, /install.sh, /agent/requirements)"},
-		{Name: "admin", Kind: REST, MemoryMB: 512, Timeout: 29 * time.Second, Needs: opened | CASign,
+		{Name: "admin", Kind: REST, MemoryMB: 512, Timeout: 29 * time.Second, Needs: opened | JWT | CASign,
 			Doc: "Dashboard and platform administration API (/api/*, /api/admin/*)"},
 		{Name: "heartbeat", Kind: Agents, MemoryMB: 256, Timeout: 10 * time.Second, Needs: opened,
 			Doc: "Agent heartbeats and collector configuration (mutual TLS)"},
-		{Name: "uptime", Kind: Scheduled, MemoryMB: 256, Timeout: time.Minute, Schedule: "rate(30 minutes)", Needs: opened,
+		{Name: "uptime", Kind: Scheduled, MemoryMB: 256, Timeout: time.Minute, Needs: opened,
 			Doc: "Records service health for the status page"},
-		{Name: "cleanup", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Schedule: "rate(1 hour)", Needs: opened,
+		{Name: "cleanup", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Needs: opened,
 			Doc: "Hourly maintenance: postgres-mode rollups, expired auth entries and install tokens"},
 	}
 }
@@ -104,11 +126,11 @@ func Functions() []Function {
 // also synthesize them, so their schedules, routes and grants are checked already.
 func Planned() []Function {
 	return []Function{
-		{Name: "certexpiry", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Schedule: "rate(1 day)", Needs: opened,
+		{Name: "certexpiry", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Cadence: routes.EveryDuration(24 * time.Hour), Needs: opened,
 			Doc: "Certificate expiry tracking"},
-		{Name: "reminders", Kind: Scheduled, MemoryMB: 256, Timeout: 5 * time.Minute, Schedule: "cron(0 9 * * ? *)", Needs: opened | Mail | SES,
+		{Name: "reminders", Kind: Scheduled, MemoryMB: 256, Timeout: 5 * time.Minute, Cadence: routes.Daily(9, 0), Needs: opened | Mail | SES,
 			Doc: "Licence expiry reminder emails, daily at 09:00 UTC"},
-		{Name: "drift", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Schedule: "rate(1 hour)", Needs: opened,
+		{Name: "drift", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Cadence: routes.EveryDuration(time.Hour), Needs: opened,
 			Doc: "Metric baseline drift detection"},
 	}
 }

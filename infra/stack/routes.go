@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/routes"
 )
 
 // Route is one method and path, the function serving it, and its domain.
@@ -17,16 +17,16 @@ type Route struct {
 	Agent    bool   // agents domain (mutual TLS) rather than the API domain
 }
 
-// AppRoutes reads internal/app's route table, the one the local server and the Lambdas
-// serve. Building it opens nothing: handlers are only constructed, never called.
+// AppRoutes reads the route table (internal/routes), the one the local server and the
+// Lambdas serve. It is data: reading it constructs no handler and links no runtime code.
 func AppRoutes() ([]Route, error) {
 	var out []Route
-	for _, r := range (&app.Deps{}).Routes() {
+	for _, r := range routes.Table() {
 		p, err := gatewayPath(r.Path)
 		if err != nil {
 			return nil, fmt.Errorf("route %s %s (%s): %w", r.Method, r.Path, r.Function, err)
 		}
-		out = append(out, Route{Function: r.Function, Method: r.Method, Path: p, Agent: r.Access == app.Agent})
+		out = append(out, Route{Function: r.Function, Method: r.Method, Path: p, Agent: r.Access == routes.Agent})
 	}
 	return out, nil
 }
@@ -96,7 +96,7 @@ func checkRoutes(fns []Function, routes []Route) error {
 	}
 	for _, f := range fns {
 		if (f.Kind == REST || f.Kind == Agents) && !served[f.Name] {
-			errs = append(errs, fmt.Errorf("%s is a %s function with no route in internal/app.Routes()", f.Name, f.Kind))
+			errs = append(errs, fmt.Errorf("%s is a %s function with no route in internal/routes.Table()", f.Name, f.Kind))
 		}
 	}
 	if err := checkSiblings(routes); err != nil {

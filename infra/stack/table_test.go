@@ -7,6 +7,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/optralis/optralis/internal/routes"
 )
 
 // These tests read the repository and the route table only: no jsii, no synthesis.
@@ -57,8 +60,11 @@ func TestFunctionRowsAreComplete(t *testing.T) {
 		if f.MemoryMB < 128 || f.MemoryMB > 10240 || f.Timeout <= 0 || f.Doc == "" {
 			t.Errorf("%s: memory %d MB, timeout %v, doc %q", f.Name, f.MemoryMB, f.Timeout, f.Doc)
 		}
-		if (f.Kind == Scheduled) != (f.Schedule != "") {
-			t.Errorf("%s: a schedule goes with, and only with, the Scheduled kind", f.Name)
+		if (f.Kind == Scheduled) != (f.Schedule() != "") || strings.HasPrefix(f.Schedule(), "invalid") {
+			t.Errorf("%s: schedule %q: a valid schedule goes with, and only with, the Scheduled kind", f.Name, f.Schedule())
+		}
+		if _, isJob := routes.JobOf(f.Name); isJob && f.Cadence != (routes.Cadence{}) {
+			t.Errorf("%s: a deployed job's cadence comes from internal/routes.Jobs(), not its infra row", f.Name)
 		}
 		if (f.Kind == REST || f.Kind == Agents) && f.Timeout.Seconds() > 29 {
 			t.Errorf("%s: %v exceeds API Gateway's 29 s integration timeout", f.Name, f.Timeout)
@@ -86,7 +92,7 @@ func TestRoutesMatchTable(t *testing.T) {
 
 func TestCheckRoutesCatchesMistakes(t *testing.T) {
 	fns := []Function{
-		{Name: "api", Kind: REST}, {Name: "hb", Kind: Agents}, {Name: "job", Kind: Scheduled, Schedule: "rate(1 hour)"},
+		{Name: "api", Kind: REST}, {Name: "hb", Kind: Agents}, {Name: "job", Kind: Scheduled, Cadence: routes.EveryDuration(time.Hour)},
 		{Name: "quiet", Kind: REST},
 	}
 	routes := []Route{

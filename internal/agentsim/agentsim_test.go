@@ -3,11 +3,15 @@ package agentsim_test
 import (
 	"context"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/optralis/optralis/internal/agentsim"
 	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/app/authfn"
+	"github.com/optralis/optralis/internal/app/heartbeatfn"
+	"github.com/optralis/optralis/internal/app/monolith"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/config"
@@ -30,14 +34,19 @@ func TestEnrolAndHeartbeat(t *testing.T) {
 	}
 	cfg := config.Config{Dev: true}
 	cfg.Enrolment.AgentEndpoint = "https://127.0.0.1"
-	deps := &app.Deps{Config: cfg, Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clock.System{}, CA: authority}
-	api := httptest.NewServer(deps.PublicHandler())
+	core := app.Core{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clock.System{}}
+	m, err := monolith.New(core, monolith.Services{Auth: authfn.NewService(core, authfn.Settings{Secret: []byte(strings.Repeat("s", 32)), Dev: true}),
+		Heartbeat: heartbeatfn.NewService(core), CA: authority, Enrolment: cfg.Enrolment})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(m.API)
 	t.Cleanup(api.Close)
 	serverCert, err := authority.ServerCertificate([]string{"127.0.0.1"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	agent := httptest.NewUnstartedServer(devstack.TLSIdentity(deps.AgentHandler()))
+	agent := httptest.NewUnstartedServer(devstack.TLSIdentity(m.Agent))
 	agent.TLS = devstack.AgentTLSConfig(authority, serverCert)
 	agent.StartTLS()
 	t.Cleanup(agent.Close)

@@ -20,6 +20,8 @@ import (
 
 	"github.com/optralis/optralis/internal/agentsim"
 	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/app/authfn"
+	"github.com/optralis/optralis/internal/app/monolith"
 	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/clock"
@@ -112,14 +114,19 @@ func BenchmarkIngest(b *testing.B) {
 	// benchmark measures ingest, not the limiter.
 	hb := heartbeat.New(heartbeat.Deps{Pool: pool, Redis: rc, Clock: clock.System{}, Logger: testenv.Discard(), RedisPrefix: prefix,
 		Limit: ratelimit.Limit{Burst: 1 << 30, Period: time.Minute}})
-	deps := &app.Deps{Config: cfg, Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clock.System{}, CA: authority, Heartbeat: hb}
-	api := httptest.NewServer(deps.PublicHandler())
+	core := app.Core{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clock.System{}}
+	m, err := monolith.New(core, monolith.Services{Auth: authfn.NewService(core, authfn.Settings{Secret: []byte(strings.Repeat("s", 32)), Dev: true}),
+		Heartbeat: hb, CA: authority, Enrolment: cfg.Enrolment})
+	if err != nil {
+		b.Fatal(err)
+	}
+	api := httptest.NewServer(m.API)
 	defer api.Close()
 	serverCert, err := authority.ServerCertificate([]string{"127.0.0.1"}, now)
 	if err != nil {
 		b.Fatal(err)
 	}
-	agent := httptest.NewUnstartedServer(devstack.TLSIdentity(deps.AgentHandler()))
+	agent := httptest.NewUnstartedServer(devstack.TLSIdentity(m.Agent))
 	agent.TLS = devstack.AgentTLSConfig(authority, serverCert)
 	agent.StartTLS()
 	defer agent.Close()

@@ -13,20 +13,21 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	json "github.com/goccy/go-json"
 
-	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/app/migratefn"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/lambdaproxy"
 	"github.com/optralis/optralis/internal/migrate"
+	"github.com/optralis/optralis/internal/routes"
 	"github.com/optralis/optralis/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func deps(t *testing.T) *app.Deps {
+func deps(t *testing.T) *testDeps {
 	t.Helper()
-	return &app.Deps{
+	return &testDeps{
 		Config: config.Config{JWTSecret: []byte(strings.Repeat("k", 32))},
 		Pool:   testenv.NewDB(t, migrate.ModePostgres),
 		Logger: testenv.Discard(),
@@ -79,7 +80,7 @@ func TestLambdaReplayUptimeThenStatus(t *testing.T) {
 		t.Fatalf("check recorded at %v, want the event's time", checkedAt)
 	}
 
-	resp := invokeREST(t, d.FunctionHandler(app.FnStatus), event(t, "rest_get_status.json"))
+	resp := invokeREST(t, d.FunctionHandler(routes.FnStatus), event(t, "rest_get_status.json"))
 	body := resp.Body
 	if resp.StatusCode != 200 || !strings.Contains(body, `"name":"database","status":"online"`) {
 		t.Fatalf("status via REST event: %d %s", resp.StatusCode, body)
@@ -94,14 +95,14 @@ func TestMigrateIsIdempotentAndBackfills(t *testing.T) {
 	ctx := context.Background()
 	pool := testenv.Pool(t, testenv.EmptyDatabase(t), db.ToolProfile())
 	now := time.Now().UTC()
-	first, err := app.Migrate(ctx, pool, migrate.ModeAuto, now, testenv.Discard())
+	first, err := migratefn.Migrate(ctx, pool, migrate.ModeAuto, now, testenv.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !first.Backfilled || len(first.Applied) == 0 {
 		t.Fatalf("first = %+v", first)
 	}
-	second, err := app.Migrate(ctx, pool, migrate.ModeAuto, now, testenv.Discard())
+	second, err := migratefn.Migrate(ctx, pool, migrate.ModeAuto, now, testenv.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

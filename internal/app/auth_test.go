@@ -16,13 +16,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/auth/authtest"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/principal"
+	"github.com/optralis/optralis/internal/routes"
 	"github.com/optralis/optralis/internal/testenv"
 )
 
@@ -31,7 +31,7 @@ var jwtSecret = []byte(strings.Repeat("k", 32))
 // stack is the real handler stack (PublicHandler) on a fresh database and the test Redis.
 type stack struct {
 	t      *testing.T
-	d      *app.Deps
+	d      *testDeps
 	h      http.Handler
 	clock  *authtest.Clock
 	mailer *authtest.Mailer
@@ -39,17 +39,17 @@ type stack struct {
 	prefix string
 }
 
-type stackOption func(*auth.Options, *app.Deps)
+type stackOption func(*auth.Options, *testDeps)
 
 func withoutRedis(rc *redis.Client) stackOption {
-	return func(o *auth.Options, d *app.Deps) { o.Redis, d.Redis = rc, rc }
+	return func(o *auth.Options, d *testDeps) { o.Redis, d.Redis = rc, rc }
 }
 
 func newStack(t *testing.T, opts ...stackOption) *stack {
 	t.Helper()
 	s := &stack{t: t, clock: authtest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC)), mailer: &authtest.Mailer{}}
 	s.redis, s.prefix = testenv.Redis(t)
-	s.d = &app.Deps{
+	s.d = &testDeps{
 		Config: config.Config{JWTSecret: jwtSecret},
 		Pool:   testenv.NewDB(t, migrate.ModePostgres),
 		Redis:  s.redis,
@@ -183,7 +183,7 @@ func (b *browser) login(a account) tokens {
 func TestLoginSetsTheSpecsCookies(t *testing.T) {
 	t.Parallel()
 	for _, dev := range []bool{false, true} {
-		s := newStack(t, func(o *auth.Options, _ *app.Deps) { o.Dev = dev })
+		s := newStack(t, func(o *auth.Options, _ *testDeps) { o.Dev = dev })
 		a := s.account(testenv.Client(t, s.d.Pool, "Pro"), principal.RoleUser)
 		b := s.browser("192.0.2.20")
 		w := b.do("POST", "/api/auth/login", `{"email":"`+a.Email+`","password":"`+pw+`"}`)
@@ -456,7 +456,7 @@ func TestMalformedAndOversizeBodies(t *testing.T) {
 
 func TestForgotAnswersAlike(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, func(o *auth.Options, _ *app.Deps) { o.ForgotMinDuration = 150 * time.Millisecond })
+	s := newStack(t, func(o *auth.Options, _ *testDeps) { o.ForgotMinDuration = 150 * time.Millisecond })
 	a := s.account(testenv.Client(t, s.d.Pool, "Pro"), principal.RoleUser)
 	var bodies []string
 	for i, email := range []string{a.Email, "nobody@example.com", "not-an-email"} {
@@ -539,7 +539,7 @@ func TestLambdaLoginEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev.Path, ev.Resource, ev.RequestContext.Path, ev.RequestContext.ResourcePath = "/api/auth/login", "/api/auth/login", "/api/auth/login", "/api/auth/login"
-	h := s.d.FunctionHandler(app.FnAuth)
+	h := s.d.FunctionHandler(routes.FnAuth)
 	invoke := func(password, xff string) events.APIGatewayProxyResponse {
 		t.Helper()
 		e := ev
@@ -585,8 +585,8 @@ func TestCleanupJobIsScheduled(t *testing.T) {
 		if j.Name != "cleanup" {
 			continue
 		}
-		if j.Every != time.Hour {
-			t.Fatalf("cleanup every %v", j.Every)
+		if j.Cadence != routes.EveryDuration(time.Hour) {
+			t.Fatalf("cleanup cadence %+v", j.Cadence)
 		}
 		if err := j.Run(t.Context(), now); err != nil {
 			t.Fatal(err)

@@ -17,7 +17,6 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
 
-	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/auth/authtest"
 	"github.com/optralis/optralis/internal/ca"
@@ -27,12 +26,13 @@ import (
 	"github.com/optralis/optralis/internal/identity"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/principal"
+	"github.com/optralis/optralis/internal/routes"
 	"github.com/optralis/optralis/internal/testenv"
 )
 
 type enrolStack struct {
 	t     *testing.T
-	d     *app.Deps
+	d     *testDeps
 	clock *authtest.Clock
 }
 
@@ -43,7 +43,7 @@ func newEnrolStack(t *testing.T) *enrolStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &app.Deps{
+	d := &testDeps{
 		Config: config.Config{JWTSecret: jwtSecret, Enrolment: config.Enrolment{
 			PublicAPIURL: "https://api.example.test", AgentEndpoint: "https://agents.example.test"}},
 		Pool: testenv.NewDB(t, migrate.ModePostgres), Logger: testenv.Discard(), Clock: clk, CA: authority,
@@ -162,7 +162,7 @@ func TestAgentGuardChecksTheRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	whoami := app.Route{Function: "test", Method: "GET", Path: "/agent/whoami", Access: app.Agent,
+	whoami := testRoute{Route: routes.Route{Function: "test", Method: "GET", Path: "/agent/whoami", Access: routes.Agent},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			a, ok := certs.AgentFrom(r.Context())
 			if !ok {
@@ -204,7 +204,7 @@ func TestBootstrapWithoutCA(t *testing.T) {
 	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
 	body, _ := json.Marshal(map[string]string{"token": strings.Repeat("A", 43) + "=", "arch": "amd64", "hostname": "h", "os": "linux",
 		"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
-	code, out := call(s.d.FunctionHandler(app.FnBootstrap), "POST", "/api/public/bootstrap", "", string(body))
+	code, out := call(s.d.FunctionHandler(routes.FnBootstrap), "POST", "/api/public/bootstrap", "", string(body))
 	if code != 503 || !strings.Contains(out, "enrolment is not configured") {
 		t.Fatalf("%d %s", code, out)
 	}
@@ -226,17 +226,17 @@ func TestEnrolmentFunctionsOnLambda(t *testing.T) {
 		in, _ := json.Marshal(ev)
 		return invokeREST(t, s.d.FunctionHandler(fn), in)
 	}
-	if r := invoke(app.FnBootstrap, "GET", "/agent/requirements", ""); r.StatusCode != 200 || !strings.Contains(r.Body, "linux_enabled") {
+	if r := invoke(routes.FnBootstrap, "GET", "/agent/requirements", ""); r.StatusCode != 200 || !strings.Contains(r.Body, "linux_enabled") {
 		t.Fatalf("bootstrap function, /agent/requirements: %d %s", r.StatusCode, r.Body)
 	}
-	if r := invoke(app.FnBootstrap, "GET", "/install.sh", ""); r.StatusCode != 200 || !strings.HasPrefix(r.Body, "#!/bin/sh") {
+	if r := invoke(routes.FnBootstrap, "GET", "/install.sh", ""); r.StatusCode != 200 || !strings.HasPrefix(r.Body, "#!/bin/sh") {
 		t.Fatalf("bootstrap function, /install.sh: %d", r.StatusCode)
 	}
-	if r := invoke(app.FnAdmin, "GET", "/api/admin/windows-builds", adminTok); r.StatusCode != 200 || !strings.Contains(r.Body, "Windows Server 2025") {
+	if r := invoke(routes.FnAdmin, "GET", "/api/admin/windows-builds", adminTok); r.StatusCode != 200 || !strings.Contains(r.Body, "Windows Server 2025") {
 		t.Fatalf("admin function, windows builds: %d %s", r.StatusCode, r.Body)
 	}
 	// Each function serves only its own routes.
-	if r := invoke(app.FnAdmin, "GET", "/agent/requirements", ""); r.StatusCode != 404 {
+	if r := invoke(routes.FnAdmin, "GET", "/agent/requirements", ""); r.StatusCode != 404 {
 		t.Fatalf("admin function serving a bootstrap route: %d", r.StatusCode)
 	}
 }

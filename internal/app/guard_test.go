@@ -10,13 +10,14 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/auth/authtest"
-	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/principal"
+	"github.com/optralis/optralis/internal/routes"
 	"github.com/optralis/optralis/internal/testenv"
 )
 
@@ -25,9 +26,13 @@ import (
 func TestDashboardGuardMatrix(t *testing.T) {
 	t.Parallel()
 	clk := authtest.NewClock(time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC))
-	d := &Deps{Config: config.Config{JWTSecret: []byte(strings.Repeat("g", 32))}, Pool: testenv.NewDB(t, migrate.ModePostgres),
-		Logger: testenv.Discard(), Clock: clk}
-	d.Auth = auth.New(auth.Options{Pool: d.Pool, Secret: d.Config.JWTSecret, Clock: clk, Hasher: &authtest.Hasher{Cost: 4}})
+	pool := testenv.NewDB(t, migrate.ModePostgres)
+	core := Core{Pool: pool, Logger: testenv.Discard(), Clock: clk}
+	d := struct {
+		Pool *pgxpool.Pool
+		Auth *auth.Service
+	}{pool, auth.New(auth.Options{Pool: pool, Secret: []byte(strings.Repeat("g", 32)), Clock: clk, Hasher: &authtest.Hasher{Cost: 4}})}
+	guards := Guards{Dashboard: d.Auth.Guard}
 	ctx := context.Background()
 	client := testenv.Client(t, d.Pool, "Pro")
 	const pw = "Guard-Matrix-Pass-1"
@@ -71,7 +76,8 @@ func TestDashboardGuardMatrix(t *testing.T) {
 		}
 		httpx.WriteJSON(w, 200, p)
 	})
-	levels := map[string]Access{"user": User, "client admin": ClientAdmin, "platform admin": PlatformAdmin, "session": Session, "unknown": Access(99)}
+	levels := map[string]routes.Access{"user": routes.User, "client admin": routes.ClientAdmin, "platform admin": routes.PlatformAdmin,
+		"session": routes.Session, "unknown": routes.Access(99)}
 	// want[level][caller] = status and code
 	type want struct {
 		status int
@@ -86,7 +92,17 @@ func TestDashboardGuardMatrix(t *testing.T) {
 		"unknown":        {"user": unauth, "client admin": unauth, "platform admin": unauth, "must change": unauth, "admin, must change": unauth},
 	}
 	for lname, level := range levels {
-		h := d.guard(Route{Function: "test", Method: "GET", Path: "/x", Access: level, Handler: echo})
+		// An unknown level has no guard: Bind refuses the row, and the guard itself fails closed.
+		row := routes.Route{Function: "test", Method: "GET", Path: "/x", Access: level}
+		h, err := Bind([]routes.Route{row}, Handlers{"GET /x": echo}, guards, core)
+		if lname == "unknown" {
+			if err == nil {
+				t.Fatal("Bind accepted an access level without a guard")
+			}
+			h = guard(row, echo, guards, core)
+		} else if err != nil {
+			t.Fatal(err)
+		}
 		for cname, c := range callers {
 			r := httptest.NewRequest("GET", "/x", nil)
 			r.Header.Set("Authorization", "Bearer "+c.token)
@@ -127,24 +143,58 @@ func TestDashboardGuardMatrix(t *testing.T) {
 	}
 	r.Header.Set("Authorization", "Bearer "+is.AccessToken)
 	w := httptest.NewRecorder()
-	d.guard(Route{Access: ClientAdmin, Handler: echo}).ServeHTTP(w, r)
+	guard(routes.Route{Access: routes.ClientAdmin}, echo, guards, core).ServeHTTP(w, r)
 	if w.Code != 200 {
 		t.Fatalf("after the change: %d %s", w.Code, w.Body.String())
 	}
 }
 
-// Every dashboard route is guarded: the table has no authenticated route served raw.
-func TestEveryDashboardRouteNeedsAToken(t *testing.T) {
-	d := &Deps{Config: config.Config{JWTSecret: []byte(strings.Repeat("g", 32))}, Logger: testenv.Discard()}
-	h := d.PublicHandler()
-	for _, r := range d.Routes() {
-		if r.Access == Public || r.Access == Agent {
-			continue
+// Bind refuses wiring mistakes at start-up: a row without its handler, a handler without
+// its row, an access level without a guard.
+func TestBindRefusesMiswiring(t *testing.T) {
+	core := Core{Logger: testenv.Discard()}
+	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	pub := routes.Route{Function: "f", Method: "GET", Path: "/a", Access: routes.Public}
+	agent := routes.Route{Function: "f", Method: "GET", Path: "/b", Access: routes.Agent}
+	if _, err := Bind([]routes.Route{pub}, Handlers{"GET /a": ok}, Guards{}, core); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		rows []routes.Route
+		h    Handlers
+		want string
+	}{
+		"row without handler": {[]routes.Route{pub}, Handlers{}, "GET /a (f) has no handler"},
+		"handler without row": {[]routes.Route{pub}, Handlers{"GET /a": ok, "GET /z": ok}, "handler GET /z has no row"},
+		"no guard":            {[]routes.Route{agent}, Handlers{"GET /b": ok}, "needs agent access"},
+	} {
+		if _, err := Bind(c.rows, c.h, Guards{}, core); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
 		}
-		path := strings.NewReplacer("{id}", "00000000-0000-0000-0000-000000000001").Replace(r.Path)
+	}
+}
+
+// Every dashboard route is guarded: no authenticated route of the table is served raw.
+func TestEveryDashboardRouteNeedsAToken(t *testing.T) {
+	core := Core{Logger: testenv.Discard()}
+	a := auth.New(auth.Options{Secret: []byte(strings.Repeat("g", 32)), Logger: core.Logger})
+	hs := Handlers{}
+	var rows []routes.Route
+	for _, r := range routes.Table() {
+		if r.Access.Dashboard() {
+			rows = append(rows, r)
+			hs[r.Pattern()] = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(299) })
+		}
+	}
+	h, err := Bind(rows, hs, Guards{Dashboard: a.Guard}, core)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		path := r.Path
 		for strings.Contains(path, "{") {
 			i, j := strings.Index(path, "{"), strings.Index(path, "}")
-			path = path[:i] + "x" + path[j+1:]
+			path = path[:i] + "00000000-0000-0000-0000-000000000001" + path[j+1:]
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(r.Method, path, strings.NewReader("{}")))

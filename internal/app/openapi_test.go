@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	json "github.com/goccy/go-json"
-
-	"github.com/optralis/optralis/internal/app"
 )
 
 // TestOpenAPIMatchesRouter keeps api/openapi.json and the route table in step: a route
@@ -32,7 +30,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		}
 	}
 	served := map[string]bool{}
-	for _, r := range (&app.Deps{}).Routes() {
+	for _, r := range (&testDeps{}).Routes() {
 		served[r.Method+" "+r.Path] = true
 	}
 	var missing, stale []string

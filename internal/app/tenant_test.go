@@ -13,11 +13,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/principal"
+	"github.com/optralis/optralis/internal/routes"
 	"github.com/optralis/optralis/internal/testenv"
 )
 
@@ -125,7 +125,7 @@ func (c *isolationCheck) leaks(body string) []string {
 	return out
 }
 
-func (c *isolationCheck) run(routes []app.Route, h http.Handler) (covered []string) {
+func (c *isolationCheck) run(rows []routes.Route, h http.Handler) (covered []string) {
 	t, ctx, ids := c.t, context.Background(), c.b.resourceIDs()
 	call := func(method, path, body string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))
@@ -135,16 +135,16 @@ func (c *isolationCheck) run(routes []app.Route, h http.Handler) (covered []stri
 		h.ServeHTTP(w, r)
 		return w
 	}
-	for _, r := range routes {
+	for _, r := range rows {
 		route := r.Method + " " + r.Path
 		switch r.Access {
-		case app.PlatformAdmin:
+		case routes.PlatformAdmin:
 			w := call(r.Method, pathParam.ReplaceAllString(r.Path, c.a.ClientID), "{}")
 			if w.Code != 403 || len(c.leaks(w.Body.String())) > 0 {
 				c.errorf("%s as a client admin: %d %s, want 403", route, w.Code, w.Body.String())
 			}
 			continue
-		case app.User, app.ClientAdmin, app.Session:
+		case routes.User, routes.ClientAdmin, routes.Session:
 		default:
 			continue
 		}
@@ -225,8 +225,8 @@ func TestTenantIsolationCatchesLeaks(t *testing.T) {
 		})
 	}
 	notFound := apperr.New(apperr.NotFound, "not found")
-	routes := []app.Route{
-		{Function: "t", Method: "GET", Path: "/api/machines/{id}", Access: app.User, Handler: withSession(func(w http.ResponseWriter, r *http.Request) {
+	leaky := []testRoute{
+		{Route: routes.Route{Function: "t", Method: "GET", Path: "/api/machines/{id}", Access: routes.User}, Handler: withSession(func(w http.ResponseWriter, r *http.Request) {
 			var host string // forgets the client
 			if err := pool.QueryRow(r.Context(), `SELECT hostname FROM machines WHERE id = $1`, r.PathValue("id")).Scan(&host); err != nil {
 				httpx.WriteError(w, r, s.d.Logger, notFound)
@@ -234,7 +234,7 @@ func TestTenantIsolationCatchesLeaks(t *testing.T) {
 			}
 			httpx.WriteJSON(w, 200, map[string]string{"hostname": host})
 		})},
-		{Function: "t", Method: "GET", Path: "/api/groups/{id}", Access: app.User, Handler: withSession(func(w http.ResponseWriter, r *http.Request) {
+		{Route: routes.Route{Function: "t", Method: "GET", Path: "/api/groups/{id}", Access: routes.User}, Handler: withSession(func(w http.ResponseWriter, r *http.Request) {
 			p, _ := principal.From(r.Context())
 			var name string // scoped: correct
 			if err := pool.QueryRow(r.Context(), `SELECT name FROM machine_groups WHERE id = $1 AND client_id = $2`, r.PathValue("id"), p.ClientID).Scan(&name); err != nil {
@@ -243,24 +243,26 @@ func TestTenantIsolationCatchesLeaks(t *testing.T) {
 			}
 			httpx.WriteJSON(w, 200, map[string]string{"name": name})
 		})},
-		{Function: "t", Method: "GET", Path: "/api/machines", Access: app.User, Handler: withSession(func(w http.ResponseWriter, r *http.Request) {
+		{Route: routes.Route{Function: "t", Method: "GET", Path: "/api/machines", Access: routes.User}, Handler: withSession(func(w http.ResponseWriter, r *http.Request) {
 			rows, _ := pool.Query(r.Context(), `SELECT id::text FROM machines`) // everyone's
 			ids, _ := pgx.CollectRows(rows, pgx.RowTo[string])
 			httpx.WriteJSON(w, 200, ids)
 		})},
-		{Function: "t", Method: "DELETE", Path: "/api/install-tokens/{id}", Access: app.ClientAdmin, Handler: withSession(func(w http.ResponseWriter, r *http.Request) {
+		{Route: routes.Route{Function: "t", Method: "DELETE", Path: "/api/install-tokens/{id}", Access: routes.ClientAdmin}, Handler: withSession(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = pool.Exec(r.Context(), `UPDATE install_tokens SET revoked_at = now() WHERE id = $1`, r.PathValue("id")) // any client's
 			httpx.WriteError(w, r, s.d.Logger, notFound)
 		})},
-		{Function: "t", Method: "GET", Path: "/api/widgets/{id}", Access: app.User, Handler: withSession(func(w http.ResponseWriter, r *http.Request) {
+		{Route: routes.Route{Function: "t", Method: "GET", Path: "/api/widgets/{id}", Access: routes.User}, Handler: withSession(func(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteError(w, r, s.d.Logger, notFound)
 		})},
 	}
 	mux := http.NewServeMux()
-	for _, r := range routes {
-		mux.Handle(r.Method+" "+r.Path, r.Handler)
+	var rows []routes.Route
+	for _, r := range leaky {
+		mux.Handle(r.Pattern(), r.Handler)
+		rows = append(rows, r.Route)
 	}
-	c.run(routes, mux)
+	c.run(rows, mux)
 	all := strings.Join(failures, "\n")
 	for _, want := range []string{"GET /api/machines/{id} with client B's ids: 200", "GET /api/machines shows client B's data",
 		"GET /api/widgets/{id}: no client-B fixture", "client B's resources changed"} {

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -80,11 +79,6 @@ func IsRefusedInBatch(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "OA401"
 }
-
-// CheckInBatch marks an agent route whose handler runs AssertActive at the head of its own
-// write batch: the guard then checks only what needs no database (Inspect), saving the
-// round trip. A handler so marked must run AssertActive before any effect.
-type CheckInBatch struct{ http.Handler }
 
 // Agent is the machine an accepted certificate belongs to.
 type Agent struct {

@@ -41,55 +41,83 @@ type SMTP struct {
 // Enabled reports whether mail can be sent.
 func (s SMTP) Enabled() bool { return s.Host != "" }
 
-// Load reads the configuration through getenv (os.Getenv in production, a map in tests).
-// Any missing or invalid value fails with one line naming the variable.
+// Load reads the whole configuration through getenv (os.Getenv in production, a map in
+// tests): what the local stack and the CLI need. A deployed function reads only its own
+// parts (Database, Cache, CORS, JWT, LoadSMTP, LoadEnrolment), so a function that verifies
+// no token does not require JWT_SECRET. Any missing or invalid value fails with one line
+// naming the variable.
 func Load(getenv func(string) string) (Config, error) {
-	c := Config{
-		DefaultAdminPassword: getenv("DEFAULT_ADMIN_PASSWORD"),
-		RedisURL:             strings.TrimSpace(getenv("REDIS_URL")),
-		Port:                 3000,
-		SMTP: SMTP{
-			Host: strings.TrimSpace(getenv("SMTP_HOST")),
-			Port: 587,
-			User: getenv("SMTP_USER"),
-			Pass: getenv("SMTP_PASS"),
-			From: strings.TrimSpace(getenv("SMTP_FROM")),
-		},
-	}
+	c := Config{DefaultAdminPassword: getenv("DEFAULT_ADMIN_PASSWORD"), Port: 3000}
 	var err error
 	if c.DatabaseURL, c.TimeseriesMode, err = Database(getenv); err != nil {
 		return Config{}, err
 	}
-	secret := getenv("JWT_SECRET")
-	switch {
-	case secret == "":
-		return Config{}, errors.New("JWT_SECRET is required (at least 32 characters); there is no default")
-	case len(secret) < MinJWTSecretLen:
-		return Config{}, fmt.Errorf("JWT_SECRET is too short: %d characters, at least %d are required", len(secret), MinJWTSecretLen)
+	if c.JWTSecret, err = JWT(getenv); err != nil {
+		return Config{}, err
 	}
-	c.JWTSecret = []byte(secret)
-
 	if c.Port, err = port("PORT", getenv("PORT"), c.Port); err != nil {
 		return Config{}, err
 	}
-	if c.SMTP.Port, err = port("SMTP_PORT", getenv("SMTP_PORT"), c.SMTP.Port); err != nil {
+	if c.SMTP, err = LoadSMTP(getenv); err != nil {
 		return Config{}, err
 	}
-	if c.SMTP.Host != "" && c.SMTP.From == "" {
-		return Config{}, errors.New("SMTP_FROM is required when SMTP_HOST is set")
-	}
-	if c.RedisURL != "" {
-		if u, err := neturl.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			return Config{}, errors.New("REDIS_URL must be a redis:// or rediss:// URL")
-		}
-	}
-	if c.CORSAllowedOrigins, err = origins(getenv("CORS_ALLOWED_ORIGINS")); err != nil {
+	if c.RedisURL, err = Cache(getenv); err != nil {
 		return Config{}, err
 	}
-	if c.Enrolment, err = loadEnrolment(getenv); err != nil {
+	if c.CORSAllowedOrigins, err = CORS(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.Enrolment, err = LoadEnrolment(getenv); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// JWT reads JWT_SECRET: required, at least MinJWTSecretLen characters, no default.
+func JWT(getenv func(string) string) ([]byte, error) {
+	secret := getenv("JWT_SECRET")
+	switch {
+	case secret == "":
+		return nil, errors.New("JWT_SECRET is required (at least 32 characters); there is no default")
+	case len(secret) < MinJWTSecretLen:
+		return nil, fmt.Errorf("JWT_SECRET is too short: %d characters, at least %d are required", len(secret), MinJWTSecretLen)
+	}
+	return []byte(secret), nil
+}
+
+// LoadSMTP reads the outgoing mail server (SMTP_*); no SMTP_HOST means mail is disabled.
+func LoadSMTP(getenv func(string) string) (SMTP, error) {
+	s := SMTP{
+		Host: strings.TrimSpace(getenv("SMTP_HOST")),
+		Port: 587,
+		User: getenv("SMTP_USER"),
+		Pass: getenv("SMTP_PASS"),
+		From: strings.TrimSpace(getenv("SMTP_FROM")),
+	}
+	var err error
+	if s.Port, err = port("SMTP_PORT", getenv("SMTP_PORT"), s.Port); err != nil {
+		return SMTP{}, err
+	}
+	if s.Host != "" && s.From == "" {
+		return SMTP{}, errors.New("SMTP_FROM is required when SMTP_HOST is set")
+	}
+	return s, nil
+}
+
+// Cache reads REDIS_URL; empty means run without the cache.
+func Cache(getenv func(string) string) (string, error) {
+	url := strings.TrimSpace(getenv("REDIS_URL"))
+	if url != "" {
+		if u, err := neturl.Parse(url); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			return "", errors.New("REDIS_URL must be a redis:// or rediss:// URL")
+		}
+	}
+	return url, nil
+}
+
+// CORS reads CORS_ALLOWED_ORIGINS, the dashboard origins allowed to call the API.
+func CORS(getenv func(string) string) ([]string, error) {
+	return origins(getenv("CORS_ALLOWED_ORIGINS"))
 }
 
 func port(name, v string, def int) (int, error) {

@@ -35,7 +35,8 @@ type Enrolment struct {
 // DefaultEndOfLifeAPIURL is endoflife.date's public API.
 const DefaultEndOfLifeAPIURL = "https://endoflife.date/api"
 
-func loadEnrolment(getenv func(string) string) (Enrolment, error) {
+// LoadEnrolment reads the enrolment settings (all optional; see Enrolment).
+func LoadEnrolment(getenv func(string) string) (Enrolment, error) {
 	e := Enrolment{EndOfLifeAPIURL: DefaultEndOfLifeAPIURL, CAKMSKeyID: strings.TrimSpace(getenv("CA_KMS_KEY_ID"))}
 	// The infrastructure passes the key's ARN as CA_KMS_KEY_ARN; either name works.
 	if arn := strings.TrimSpace(getenv("CA_KMS_KEY_ARN")); arn != "" {

@@ -23,7 +23,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/app/authfn"
+	"github.com/optralis/optralis/internal/app/heartbeatfn"
+	"github.com/optralis/optralis/internal/app/migratefn"
+	"github.com/optralis/optralis/internal/app/monolith"
+	"github.com/optralis/optralis/internal/app/uptimefn"
+	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
@@ -47,7 +54,8 @@ type Stack struct {
 	APIURL   string
 	AgentURL string
 	CA       *ca.CA
-	Deps     *app.Deps
+	Core     app.Core
+	Auth     *auth.Service
 }
 
 // Run starts everything and serves until ctx is cancelled, then stops it all cleanly.
@@ -113,18 +121,18 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	}
 	cfg.Dev = true
 
-	deps, err := app.Open(ctx, cfg, db.ServerProfile(), logger)
+	core, err := app.OpenCore(ctx, cfg.DatabaseURL, cfg.RedisURL, cfg.CORSAllowedOrigins, db.ServerProfile(), logger)
 	if err != nil {
 		return err
 	}
-	defer deps.Close()
-	now := deps.Clock.Now()
-	mres, err := app.Migrate(ctx, deps.Pool, cfg.TimeseriesMode, now, logger)
+	defer core.Close()
+	now := core.Clock.Now()
+	mres, err := migratefn.Migrate(ctx, core.Pool, cfg.TimeseriesMode, now, logger)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Database: schema version %d, time-series mode %s (%d migrations applied now)\n", mres.Version, mres.Mode, len(mres.Applied))
-	sres, err := seed.Run(ctx, deps.Pool, cfg.DefaultAdminPassword, true)
+	sres, err := seed.Run(ctx, core.Pool, cfg.DefaultAdminPassword, true)
 	if err != nil {
 		return err
 	}
@@ -148,17 +156,25 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 		return fmt.Errorf("agent port %d: %w", o.AgentPort, err)
 	}
 	// Enrolment: the local CA signs machine certificates; the URLs default to this stack's.
-	deps.CA = authority
-	enrolmentDefaults(&deps.Config.Enrolment, "http://"+apiLn.Addr().String(), "https://"+agentLn.Addr().String())
-	demo, err := ensureDemoUser(ctx, deps, sres.DemoClientID)
+	enrolment := enrolmentDefaults(cfg.Enrolment, "http://"+apiLn.Addr().String(), "https://"+agentLn.Addr().String())
+	authSvc := authfn.NewService(core, authfn.Settings{Secret: cfg.JWTSecret, SMTP: cfg.SMTP, Dev: true})
+	m, err := monolith.New(core, monolith.Services{
+		Auth: authSvc, Heartbeat: heartbeatfn.NewService(core), CA: authority, Enrolment: enrolment,
+	})
+	if err != nil {
+		apiLn.Close()
+		agentLn.Close()
+		return err
+	}
+	demo, err := ensureDemoUser(ctx, core, authSvc, sres.DemoClientID)
 	if err != nil {
 		apiLn.Close()
 		agentLn.Close()
 		return err
 	}
 
-	apiSrv := httpx.NewServer(apiLn.Addr().String(), deps.PublicHandler(), nil, logger)
-	agentSrv := httpx.NewServer(agentLn.Addr().String(), TLSIdentity(deps.AgentHandler()), AgentTLSConfig(authority, serverCert), logger)
+	apiSrv := httpx.NewServer(apiLn.Addr().String(), m.API, nil, logger)
+	agentSrv := httpx.NewServer(agentLn.Addr().String(), TLSIdentity(m.Agent), AgentTLSConfig(authority, serverCert), logger)
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
@@ -167,17 +183,17 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	go func() { defer wg.Done(); errc <- ignoreClosed(agentSrv.ServeTLS(agentLn, "", "")) }()
 
 	// One health check before announcing readiness, so the status page has data at once.
-	if err := deps.UptimeJob(ctx, deps.Clock.Now()); err != nil {
+	if err := uptimefn.Job(core)(ctx, core.Clock.Now()); err != nil {
 		logger.Warn("initial uptime check failed", "error", err.Error())
 	}
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	wg.Add(1)
-	go func() { defer wg.Done(); runJobs(jobsCtx, deps, logger) }()
+	go func() { defer wg.Done(); runJobs(jobsCtx, m.Jobs, core.Clock, logger) }()
 
 	st := Stack{
 		APIURL:   "http://" + apiLn.Addr().String(),
 		AgentURL: "https://" + agentLn.Addr().String(),
-		CA:       authority, Deps: deps,
+		CA:       authority, Core: core, Auth: authSvc,
 	}
 	banner(out, st, sres, demo, o.Dir)
 	if o.Ready != nil {
@@ -228,26 +244,27 @@ func TLSIdentity(next http.Handler) http.Handler {
 	})
 }
 
-// runJobs runs each job on its cadence, first after one period.
-func runJobs(ctx context.Context, deps *app.Deps, logger *slog.Logger) {
+// runJobs runs each job on its cadence (routes.Jobs, the same values EventBridge is
+// given), first at its first due time after start.
+func runJobs(ctx context.Context, jobs []app.Job, clk clock.Clock, logger *slog.Logger) {
 	var wg sync.WaitGroup
-	for _, j := range deps.Jobs() {
+	for _, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			run := func() {
 				start := time.Now()
-				if err := j.Run(ctx, deps.Clock.Now()); err != nil && ctx.Err() == nil {
+				if err := j.Run(ctx, clk.Now()); err != nil && ctx.Err() == nil {
 					logger.Error("job failed", "job", j.Name, "error", err.Error())
 					return
 				}
 				logger.Info("job done", "job", j.Name, "duration_ms", time.Since(start).Milliseconds())
 			}
-			t := time.NewTicker(j.Every)
-			defer t.Stop()
 			for {
+				t := time.NewTimer(j.Cadence.Next(clk.Now()).Sub(clk.Now()))
 				select {
 				case <-ctx.Done():
+					t.Stop()
 					return
 				case <-t.C:
 					run()

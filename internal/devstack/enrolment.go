@@ -20,13 +20,14 @@ import (
 const DemoUserEmail = "demo@optralis.local"
 
 // enrolmentDefaults points enrolment at this stack unless the environment chose otherwise.
-func enrolmentDefaults(e *config.Enrolment, apiURL, agentURL string) {
+func enrolmentDefaults(e config.Enrolment, apiURL, agentURL string) config.Enrolment {
 	if e.PublicAPIURL == "" {
 		e.PublicAPIURL = apiURL
 	}
 	if e.AgentEndpoint == "" {
 		e.AgentEndpoint = agentURL
 	}
+	return e
 }
 
 type demoUser struct {
@@ -37,10 +38,10 @@ type demoUser struct {
 // ensureDemoUser creates the demo client's administrator on first run, with a generated
 // password printed once. It is a local-stack account, so it need not change its password
 // at first login (the platform admin still must).
-func ensureDemoUser(ctx context.Context, deps *app.Deps, clientID string) (demoUser, error) {
+func ensureDemoUser(ctx context.Context, core app.Core, a *auth.Service, clientID string) (demoUser, error) {
 	u := demoUser{Email: DemoUserEmail}
 	var id string
-	err := deps.Pool.QueryRow(ctx, `SELECT id FROM users WHERE LOWER(email) = LOWER($1)`, DemoUserEmail).Scan(&id)
+	err := core.Pool.QueryRow(ctx, `SELECT id FROM users WHERE LOWER(email) = LOWER($1)`, DemoUserEmail).Scan(&id)
 	if err == nil {
 		return u, nil
 	}
@@ -50,7 +51,7 @@ func ensureDemoUser(ctx context.Context, deps *app.Deps, clientID string) (demoU
 	if u.Password, err = seed.GeneratePassword(20); err != nil {
 		return u, err
 	}
-	if _, err := deps.AuthService().CreateUser(ctx, auth.NewUser{Email: DemoUserEmail, Name: "Demo administrator",
+	if _, err := a.CreateUser(ctx, auth.NewUser{Email: DemoUserEmail, Name: "Demo administrator",
 		Role: principal.RoleAdmin, ClientID: clientID, Password: u.Password}); err != nil {
 		return u, fmt.Errorf("demo user: %w", err)
 	}

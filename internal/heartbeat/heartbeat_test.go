@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/app/heartbeatfn"
 	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/certs"
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 type env struct {
 	t                   testing.TB
 	pool                *pgxpool.Pool
-	deps                *app.Deps
+	core                app.Core
 	hb                  *heartbeat.Service
 	authority           *ca.CA
 	clientID, machineID string
@@ -93,8 +94,12 @@ func setup(t testing.TB, o options) *env {
 	e := &env{t: t, pool: pool, authority: authority, now: now, prefix: prefix}
 	e.hb = heartbeat.New(heartbeat.Deps{Pool: pool, Redis: rc, Clock: clock.System{}, Logger: testenv.Discard(),
 		RedisPrefix: prefix, Limit: o.limit})
-	e.deps = &app.Deps{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clock.System{}, CA: authority, Heartbeat: e.hb}
-	e.h = e.deps.AgentHandler()
+	e.core = app.Core{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clock.System{}}
+	h, err := heartbeatfn.New(e.core, e.hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h = h
 	e.clientID = testenv.Client(t, pool, o.tier)
 	e.machineID, e.cert = e.enrol(e.clientID, "host-1")
 	return e
@@ -531,7 +536,7 @@ func TestRedisDown(t *testing.T) {
 func TestAgentVersionFromRedisThenDatabase(t *testing.T) {
 	t.Parallel()
 	e := setup(t, options{})
-	rc := e.deps.Redis
+	rc := e.core.Redis
 	ctx := context.Background()
 	// No version anywhere: the field is omitted.
 	if r := e.post(payload(e.now.Add(-3 * time.Second))); r.code != 200 || r.body["latest_agent_version"] != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	json "github.com/goccy/go-json"
 
-	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/lambdaproxy"
 )
@@ -59,7 +58,7 @@ func TestReplayHTTPAPIGzipEvent(t *testing.T) {
 	ev["body"] = base64.StdEncoding.EncodeToString(gz(mustJSON(payload(time.Now().UTC().Add(-time.Second)))))
 	ev["isBase64Encoded"] = true
 	// The real JSON path of a Lambda invocation, in process.
-	h := lambda.NewHandler(lambdaproxy.HTTPAPIHandler(e.deps.FunctionHandler(app.FnHeartbeat)))
+	h := lambda.NewHandler(lambdaproxy.HTTPAPIHandler(e.h))
 	invoke := func() (res struct {
 		StatusCode int    `json:"statusCode"`
 		Body       string `json:"body"`

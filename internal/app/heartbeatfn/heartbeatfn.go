@@ -1,0 +1,44 @@
+// Package heartbeatfn assembles the heartbeat function: agents' heartbeats and collector
+// configuration on the agents domain (mutual TLS).
+package heartbeatfn
+
+import (
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/heartbeat"
+	"github.com/optralis/optralis/internal/routes"
+)
+
+// NewService is the heartbeat ingest over core, built once per process (it holds the rate
+// limiter's in-process fallback and the client cache).
+func NewService(core app.Core) *heartbeat.Service {
+	return heartbeat.New(heartbeat.Deps{Pool: core.Pool, Redis: core.Redis, Clock: core.Clock, Logger: core.Logger})
+}
+
+// Handlers binds the heartbeat function's routes.
+func Handlers(hb *heartbeat.Service) app.Handlers {
+	return app.Handlers{
+		"POST /agent/heartbeat":        hb.HandleHeartbeat(),
+		"GET /agent/config/collectors": hb.HandleCollectors(),
+	}
+}
+
+// Guards checks agents' client certificates.
+func Guards(core app.Core) app.Guards {
+	return app.Guards{Agent: certs.Guard(core.Pool, core.Clock, core.Logger)}
+}
+
+// New serves the heartbeat function's routes.
+func New(core app.Core, hb *heartbeat.Service) (http.Handler, error) {
+	return app.Bind(routes.Of(routes.FnHeartbeat), Handlers(hb), Guards(core), core)
+}
+
+// Open is the Lambda's cold start.
+func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (app.Function, error) {
+	return app.OpenHTTP(ctx, routes.FnHeartbeat, getenv, stdout, nil,
+		func(core app.Core) (http.Handler, error) { return New(core, NewService(core)) })
+}

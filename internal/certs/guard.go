@@ -1,0 +1,49 @@
+package certs
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/optralis/optralis/internal/apperr"
+	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/identity"
+	"github.com/optralis/optralis/internal/routes"
+)
+
+// Guard admits an agent whose client certificate the transport verified (chain and
+// expiry: the local TLS listener, or API Gateway's mutual TLS) and that is still its
+// machine's active certificate: revoked, superseded, unknown or mismatched certificates
+// are refused from the very next request. Routes marked routes.CertInBatch get only the
+// checks that need no database here; their handler asserts the rest (AssertActive) at the
+// head of its own write batch. Handlers find the machine with AgentFrom.
+func Guard(pool *pgxpool.Pool, clk clock.Clock, logger *slog.Logger) func(routes.Route, http.Handler) http.Handler {
+	return func(r routes.Route, next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			cert, ok := identity.ClientCert(req.Context())
+			if !ok {
+				httpx.WriteError(w, req, logger, apperr.New(apperr.Unauthenticated, "a client certificate is required"))
+				return
+			}
+			var clientID, machineID, serial string
+			var err error
+			if r.Cert == routes.CertInBatch {
+				clientID, machineID, serial, err = Inspect(cert, clk.Now())
+			} else {
+				serial = ca.SerialHex(cert.SerialNumber)
+				clientID, machineID, err = CheckPresented(req.Context(), pool, cert, clk.Now())
+			}
+			if err != nil {
+				if _, refused := apperr.As(err); refused {
+					logger.InfoContext(req.Context(), "agent certificate refused", "reason", err.Error())
+				}
+				httpx.WriteError(w, req, logger, err)
+				return
+			}
+			next.ServeHTTP(w, req.WithContext(WithAgent(req.Context(), Agent{ClientID: clientID, MachineID: machineID, Serial: serial})))
+		})
+	}
+}
