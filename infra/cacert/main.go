@@ -24,10 +24,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/ca/kmsca"
 )
 
 func main() {
-	err := run(context.Background(), os.Args[1:], os.Stdout, func(ctx context.Context, region string) (ca.KMSAPI, error) {
+	err := run(context.Background(), os.Args[1:], os.Stdout, func(ctx context.Context, region string) (kmsca.KMSAPI, error) {
 		var opts []func(*awsconfig.LoadOptions) error
 		if region != "" {
 			opts = append(opts, awsconfig.WithRegion(region))
@@ -44,7 +45,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer, newKMS func(ctx context.Context, region string) (ca.KMSAPI, error), now func() time.Time) error {
+func run(ctx context.Context, args []string, stdout io.Writer, newKMS func(ctx context.Context, region string) (kmsca.KMSAPI, error), now func() time.Time) error {
 	fs := flag.NewFlagSet("cacert", flag.ContinueOnError)
 	key := fs.String("key", "", "ARN of the CA key (output CaKeyArn of the CA stack)")
 	cn := fs.String("cn", "Optralis Agent CA", "the CA certificate's common name")
@@ -65,7 +66,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, newKMS func(ctx c
 	if err != nil {
 		return err
 	}
-	signer, err := ca.NewKMSSigner(ctx, api, *key)
+	signer, err := kmsca.NewKMSSigner(ctx, api, *key)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/ca/kmsca"
 )
 
 // fakeKMS holds one P-256 key and signs digests as KMS does (DER ECDSA signatures).
@@ -49,7 +49,7 @@ func TestMakesSelfSignedCAFromKMSKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := &fakeKMS{key: key}
-	newKMS := func(context.Context, string) (ca.KMSAPI, error) { return fake, nil }
+	newKMS := func(context.Context, string) (kmsca.KMSAPI, error) { return fake, nil }
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	out := filepath.Join(t.TempDir(), "ca.pem")
 	args := []string{"-key", "arn:aws:kms:eu-west-3:111111111111:key/abc", "-out", out}

@@ -199,3 +199,24 @@ func (c *CA) IssueClient(pub crypto.PublicKey, commonName string, now time.Time,
 	}
 	return x509.ParseCertificate(der)
 }
+
+// WithSigner is a CA from its certificate (PEM) and a signer holding its private key
+// elsewhere (KMS); the certificate's public key must be the signer's.
+func WithSigner(certPEM []byte, signer crypto.Signer) (*CA, error) {
+	b, _ := pem.Decode(certPEM)
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, errors.New("ca: the CA certificate is not a PEM CERTIFICATE")
+	}
+	cert, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("ca: CA certificate: %w", err)
+	}
+	if !cert.IsCA {
+		return nil, errors.New("ca: the certificate is not a CA certificate")
+	}
+	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return nil, errors.New("ca: the CA certificate does not match the signing key")
+	}
+	return &CA{Cert: cert, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), Signer: signer}, nil
+}

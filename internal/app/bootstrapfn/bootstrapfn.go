@@ -15,6 +15,7 @@ import (
 	"github.com/optralis/optralis/internal/agentreq"
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/ca/kmsca"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/enrol"
 	"github.com/optralis/optralis/internal/routes"
@@ -58,7 +59,7 @@ func OpenCA(ctx context.Context, e config.Enrolment) (*ca.CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("machine CA: AWS configuration: %w", err)
 	}
-	authority, err := ca.FromKMS(ctx, kms.NewFromConfig(awsCfg), e.CAKMSKeyID, e.CACertPEM)
+	authority, err := kmsca.FromKMS(ctx, kms.NewFromConfig(awsCfg), e.CAKMSKeyID, e.CACertPEM)
 	if err != nil {
 		return nil, fmt.Errorf("machine CA: %w", err)
 	}

@@ -1,4 +1,7 @@
-package ca
+// Package kmsca is the machine CA with its private key in AWS KMS: a crypto.Signer that
+// sends digests to kms:Sign. Only the functions that sign certificates link it (and the AWS
+// KMS client with it).
+package kmsca
 
 import (
 	"context"
@@ -6,7 +9,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/optralis/optralis/internal/ca"
 )
 
 // KMSAPI is the part of the AWS KMS API the signer uses; *kms.Client satisfies it.
@@ -37,22 +41,22 @@ type KMSSigner struct {
 // an ECC_NIST_P256 signing key.
 func NewKMSSigner(ctx context.Context, api KMSAPI, keyID string) (*KMSSigner, error) {
 	if keyID == "" {
-		return nil, errors.New("ca: KMS key id is empty")
+		return nil, errors.New("kmsca: KMS key id is empty")
 	}
 	out, err := api.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(keyID)})
 	if err != nil {
-		return nil, fmt.Errorf("ca: KMS GetPublicKey: %w", err)
+		return nil, fmt.Errorf("kmsca: KMS GetPublicKey: %w", err)
 	}
 	if out.KeySpec != types.KeySpecEccNistP256 || out.KeyUsage != types.KeyUsageTypeSignVerify {
-		return nil, fmt.Errorf("ca: KMS key %s is %s/%s; an ECC_NIST_P256 SIGN_VERIFY key is required", keyID, out.KeySpec, out.KeyUsage)
+		return nil, fmt.Errorf("kmsca: KMS key %s is %s/%s; an ECC_NIST_P256 SIGN_VERIFY key is required", keyID, out.KeySpec, out.KeyUsage)
 	}
 	pub, err := x509.ParsePKIXPublicKey(out.PublicKey)
 	if err != nil {
-		return nil, fmt.Errorf("ca: KMS public key: %w", err)
+		return nil, fmt.Errorf("kmsca: KMS public key: %w", err)
 	}
 	ec, ok := pub.(*ecdsa.PublicKey)
 	if !ok || ec.Curve != elliptic.P256() {
-		return nil, errors.New("ca: KMS public key is not ECDSA P-256")
+		return nil, errors.New("kmsca: KMS public key is not ECDSA P-256")
 	}
 	return &KMSSigner{api: api, keyID: keyID, pub: ec, timeout: 10 * time.Second}, nil
 }
@@ -66,10 +70,10 @@ func (s *KMSSigner) Public() crypto.PublicKey { return s.pub }
 // certificate that does not verify.
 func (s *KMSSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	if opts == nil || opts.HashFunc() != crypto.SHA256 {
-		return nil, errors.New("ca: the KMS signer signs SHA-256 digests only")
+		return nil, errors.New("kmsca: the KMS signer signs SHA-256 digests only")
 	}
 	if len(digest) != crypto.SHA256.Size() {
-		return nil, fmt.Errorf("ca: digest is %d bytes, a SHA-256 digest is %d", len(digest), crypto.SHA256.Size())
+		return nil, fmt.Errorf("kmsca: digest is %d bytes, a SHA-256 digest is %d", len(digest), crypto.SHA256.Size())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
@@ -80,39 +84,20 @@ func (s *KMSSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 		SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ca: KMS Sign: %w", err)
+		return nil, fmt.Errorf("kmsca: KMS Sign: %w", err)
 	}
 	if !ecdsa.VerifyASN1(s.pub, digest, out.Signature) {
-		return nil, errors.New("ca: KMS returned a signature that does not verify")
+		return nil, errors.New("kmsca: KMS returned a signature that does not verify")
 	}
 	return out.Signature, nil
 }
 
 // FromKMS is the production CA: the certificate (PEM, as held by API Gateway's truststore)
 // with its private key in KMS. The certificate's public key must be the KMS key's.
-func FromKMS(ctx context.Context, api KMSAPI, keyID string, certPEM []byte) (*CA, error) {
+func FromKMS(ctx context.Context, api KMSAPI, keyID string, certPEM []byte) (*ca.CA, error) {
 	signer, err := NewKMSSigner(ctx, api, keyID)
 	if err != nil {
 		return nil, err
 	}
-	return withSigner(certPEM, signer)
-}
-
-func withSigner(certPEM []byte, signer crypto.Signer) (*CA, error) {
-	b, _ := pem.Decode(certPEM)
-	if b == nil || b.Type != "CERTIFICATE" {
-		return nil, errors.New("ca: the CA certificate is not a PEM CERTIFICATE")
-	}
-	cert, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("ca: CA certificate: %w", err)
-	}
-	if !cert.IsCA {
-		return nil, errors.New("ca: the certificate is not a CA certificate")
-	}
-	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
-	if !ok || !pub.Equal(cert.PublicKey) {
-		return nil, errors.New("ca: the CA certificate does not match the signing key")
-	}
-	return &CA{Cert: cert, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), Signer: signer}, nil
+	return ca.WithSigner(certPEM, signer)
 }

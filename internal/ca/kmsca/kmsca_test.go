@@ -1,4 +1,4 @@
-package ca_test
+package kmsca_test
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/ca/kmsca"
 )
 
 // fakeKMS is an in-process stand-in for AWS KMS holding one real ECDSA key. It checks what
@@ -88,7 +89,7 @@ func TestKMSBackedCAIssuesVerifiableCertificates(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeKMS(t)
 	now := time.Now()
-	signer, err := ca.NewKMSSigner(ctx, f, f.keyID)
+	signer, err := kmsca.NewKMSSigner(ctx, f, f.keyID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestKMSBackedCAIssuesVerifiableCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authority, err := ca.FromKMS(ctx, f, f.keyID, certPEM)
+	authority, err := kmsca.FromKMS(ctx, f, f.keyID, certPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,13 +133,13 @@ func TestKMSSignerRefusals(t *testing.T) {
 	t.Run("wrong key spec", func(t *testing.T) {
 		f := newFakeKMS(t)
 		f.keySpec = types.KeySpecRsa2048
-		if _, err := ca.NewKMSSigner(ctx, f, f.keyID); err == nil || !strings.Contains(err.Error(), "ECC_NIST_P256") {
+		if _, err := kmsca.NewKMSSigner(ctx, f, f.keyID); err == nil || !strings.Contains(err.Error(), "ECC_NIST_P256") {
 			t.Fatalf("accepted an RSA key spec: %v", err)
 		}
 	})
 	t.Run("unknown key", func(t *testing.T) {
 		f := newFakeKMS(t)
-		if _, err := ca.NewKMSSigner(ctx, f, "alias/other"); err == nil {
+		if _, err := kmsca.NewKMSSigner(ctx, f, "alias/other"); err == nil {
 			t.Fatal("no error for an unknown key")
 		}
 	})
@@ -149,16 +150,16 @@ func TestKMSSignerRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ca.FromKMS(ctx, f, f.keyID, pemOther); err == nil || !strings.Contains(err.Error(), "does not match") {
+		if _, err := kmsca.FromKMS(ctx, f, f.keyID, pemOther); err == nil || !strings.Contains(err.Error(), "does not match") {
 			t.Fatalf("accepted a CA certificate of another key: %v", err)
 		}
-		if _, err := ca.FromKMS(ctx, f, f.keyID, []byte("not pem")); err == nil {
+		if _, err := kmsca.FromKMS(ctx, f, f.keyID, []byte("not pem")); err == nil {
 			t.Fatal("accepted a non-PEM certificate")
 		}
 	})
 	t.Run("KMS error surfaces", func(t *testing.T) {
 		f := newFakeKMS(t)
-		s, err := ca.NewKMSSigner(ctx, f, f.keyID)
+		s, err := kmsca.NewKMSSigner(ctx, f, f.keyID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +172,7 @@ func TestKMSSignerRefusals(t *testing.T) {
 	t.Run("bad signature from KMS", func(t *testing.T) {
 		f := newFakeKMS(t)
 		f.corrupt = true
-		s, err := ca.NewKMSSigner(ctx, f, f.keyID)
+		s, err := kmsca.NewKMSSigner(ctx, f, f.keyID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +183,7 @@ func TestKMSSignerRefusals(t *testing.T) {
 	})
 	t.Run("only SHA-256 digests", func(t *testing.T) {
 		f := newFakeKMS(t)
-		s, err := ca.NewKMSSigner(ctx, f, f.keyID)
+		s, err := kmsca.NewKMSSigner(ctx, f, f.keyID)
 		if err != nil {
 			t.Fatal(err)
 		}
