@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/optralis/optralis/internal/awsenv"
 	"github.com/optralis/optralis/internal/awssecrets"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/db"
@@ -29,7 +30,7 @@ type Function struct {
 // what it uses. Errors name the variable at fault; the caller's main exits on them.
 func OpenLambda(ctx context.Context, name string, getenv func(string) string, stdout io.Writer, more func(getenv func(string) string) error) (Core, error) {
 	logger := logging.New(stdout, slog.LevelInfo).With("function", name)
-	env := awssecrets.New(ctx, getenv, awssecrets.NewSDKClient)
+	env := awssecrets.New(ctx, getenv, awssecrets.SDKClient(awsenv.Loader(getenv)))
 	url, _, err := config.Database(env.Getenv)
 	var redisURL string
 	var cors []string
@@ -54,7 +55,7 @@ func OpenLambda(ctx context.Context, name string, getenv func(string) string, st
 // LambdaEnv is a function's environment with Secrets Manager references resolved, for
 // functions that need less than OpenLambda opens (migrate).
 func LambdaEnv(ctx context.Context, getenv func(string) string) *awssecrets.Env {
-	return awssecrets.New(ctx, getenv, awssecrets.NewSDKClient)
+	return awssecrets.New(ctx, getenv, awssecrets.SDKClient(awsenv.Loader(getenv)))
 }
 
 // OpenHTTP is the cold start of an HTTP function: OpenLambda, then build its handler.

@@ -21,7 +21,7 @@ import (
 	"strconv"
 	"sync"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
@@ -183,11 +183,14 @@ func rdsURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// NewSDKClient is the real client: region and credentials from the Lambda environment.
-func NewSDKClient(ctx context.Context) (Client, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, err
+// SDKClient is the real client, built with the AWS configuration load returns (region and
+// credentials from the Lambda environment: awsenv.Loader).
+func SDKClient(load func(context.Context) (aws.Config, error)) func(context.Context) (Client, error) {
+	return func(ctx context.Context) (Client, error) {
+		cfg, err := load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return secretsmanager.NewFromConfig(cfg), nil
 	}
-	return secretsmanager.NewFromConfig(cfg), nil
 }

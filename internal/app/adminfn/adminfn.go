@@ -60,7 +60,7 @@ func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (ap
 			return err
 		},
 		func(core app.Core) (http.Handler, error) {
-			authority, err := bootstrapfn.OpenCA(ctx, e)
+			authority, err := bootstrapfn.OpenCA(ctx, getenv, e)
 			if err != nil {
 				return nil, err
 			}

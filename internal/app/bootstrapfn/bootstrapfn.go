@@ -9,11 +9,11 @@ import (
 	"io"
 	"net/http"
 
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/optralis/optralis/internal/agentreq"
 	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/awsenv"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/ca/kmsca"
 	"github.com/optralis/optralis/internal/config"
@@ -51,11 +51,11 @@ func New(core app.Core, authority *ca.CA, e config.Enrolment) (http.Handler, err
 // OpenCA is the machine CA of a deployed function: its certificate from CA_CERT_PEM and its
 // key in KMS (CA_KMS_KEY_ARN), which signs through kms:Sign without the key ever entering
 // the function. Without that configuration there is none (the local stack passes its own).
-func OpenCA(ctx context.Context, e config.Enrolment) (*ca.CA, error) {
+func OpenCA(ctx context.Context, getenv func(string) string, e config.Enrolment) (*ca.CA, error) {
 	if e.CAKMSKeyID == "" {
 		return nil, nil
 	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	awsCfg, err := awsenv.Config(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("machine CA: AWS configuration: %w", err)
 	}
@@ -72,7 +72,7 @@ func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (ap
 	return app.OpenHTTP(ctx, routes.FnBootstrap, getenv, stdout,
 		func(getenv func(string) string) (err error) { e, err = config.LoadEnrolment(getenv); return err },
 		func(core app.Core) (http.Handler, error) {
-			authority, err := OpenCA(ctx, e)
+			authority, err := OpenCA(ctx, getenv, e)
 			if err != nil {
 				return nil, err
 			}
