@@ -514,7 +514,7 @@ func TestRedisDown(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = dead.Close() })
 	e := setup(t, options{redis: dead, limit: ratelimit.Limit{Burst: 3, Period: time.Minute}})
-	if err := heartbeat.SetAgentVersion(context.Background(), e.pool, nil, "", "stable", "1.5.0"); err != nil {
+	if err := heartbeat.SetAgentVersion(context.Background(), e.pool, nil, "", "stable", "1.5.0", e.now); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
@@ -538,7 +538,7 @@ func TestAgentVersionFromRedisThenDatabase(t *testing.T) {
 		t.Fatalf("no version: %s", r.raw)
 	}
 	_ = rc.Del(ctx, e.prefix+"agent:version:stable")
-	if err := heartbeat.SetAgentVersion(ctx, e.pool, rc, e.prefix, "stable", "2.0.0"); err != nil {
+	if err := heartbeat.SetAgentVersion(ctx, e.pool, rc, e.prefix, "stable", "2.0.0", e.now); err != nil {
 		t.Fatal(err)
 	}
 	if r := e.post(payload(e.now.Add(-2 * time.Second))); r.body["latest_agent_version"] != "2.0.0" {

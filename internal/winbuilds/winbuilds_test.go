@@ -138,7 +138,8 @@ func TestRefreshUpsertsFromTheAPI(t *testing.T) {
 	}
 	srv := upstream(t, nil)
 	src := winbuilds.Source{BaseURL: srv.URL + "/api", Client: &http.Client{Timeout: 5 * time.Second}}
-	out, err := winbuilds.Refresh(ctx, pool, src, "", "192.0.2.7")
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	out, err := winbuilds.Refresh(ctx, pool, src, "", "192.0.2.7", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,13 +162,21 @@ func TestRefreshUpsertsFromTheAPI(t *testing.T) {
 		t.Fatalf("grouped answer: %d client, %d server", len(out.Builds.Client), len(out.Builds.Server))
 	}
 	// A second refresh changes nothing.
-	again, err := winbuilds.Refresh(ctx, pool, src, "", "")
+	again, err := winbuilds.Refresh(ctx, pool, src, "", "", now.Add(time.Hour))
 	if err != nil || again.Inserted+again.Updated != 0 || dump(t, pool) != got {
 		t.Fatalf("second refresh: %+v %v", again.Change, err)
 	}
 	var n int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM activity_logs WHERE action = 'windows_builds_refreshed'`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d audit entries, %v", n, err)
+	}
+	// The application's clock stamps the rows, not the database's.
+	var created, firstAudit time.Time
+	if err := pool.QueryRow(ctx, `SELECT created_at FROM windows_builds WHERE os_type = 'client' AND build_number = 26200`).Scan(&created); err != nil || !created.Equal(now) {
+		t.Fatalf("inserted build created_at %v (%v), want %v", created, err, now)
+	}
+	if err := pool.QueryRow(ctx, `SELECT min(created_at) FROM activity_logs WHERE action = 'windows_builds_refreshed'`).Scan(&firstAudit); err != nil || !firstAudit.Equal(now) {
+		t.Fatalf("audit created_at %v (%v), want %v", firstAudit, err, now)
 	}
 }
 
