@@ -138,3 +138,95 @@ func TestServerClockPattern(t *testing.T) {
 		t.Error("a comment is flagged")
 	}
 }
+
+// defaultNowColumns reads the migrations' CREATE TABLEs: table → its DEFAULT NOW() columns.
+func defaultNowColumns(t *testing.T, root string) map[string][]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(root, "migrations", "*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := regexp.MustCompile(`(?is)CREATE TABLE (\w+)\s*\((.*?)\n\);`)
+	out := map[string][]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range table.FindAllStringSubmatch(stripSQLComments(string(b)), -1) {
+			for _, line := range strings.Split(m[2], "\n") {
+				if fields := strings.Fields(line); len(fields) > 0 && schemaDefault.MatchString(line) {
+					out[strings.ToLower(m[1])] = append(out[strings.ToLower(m[1])], strings.ToLower(fields[0]))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// defaultExceptions are Go files whose INSERTs may leave a DEFAULT NOW() column to the
+// schema, file → why.
+var defaultExceptions = map[string]string{
+	// Test fixtures (a client and a machine for a test to use): no application write.
+	"internal/testenv/fixtures.go": "test fixtures",
+}
+
+// The schema's DEFAULT NOW() is a safety net for manual SQL only: every INSERT the
+// application issues names each such column of its table (and sets it from the Go clock;
+// TestNoServerClockInApplicationSQL makes sure it is not set with now()).
+func TestApplicationInsertsSetTheirTimestamps(t *testing.T) {
+	root := filepath.Join("..", "..")
+	defaults := defaultNowColumns(t, root)
+	if len(defaults["activity_logs"]) == 0 || len(defaults["machines"]) < 3 {
+		t.Fatalf("DEFAULT NOW() columns not found in the migrations: %v", defaults)
+	}
+	insert := regexp.MustCompile(`(?is)INSERT\s+INTO\s+(\w+)(?:\s+AS\s+\w+)?\s*\(([^)]*)\)`)
+	var inserts int
+	for _, dir := range []string{"internal", "cmd", "functions"} {
+		err := filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			rel, _ := filepath.Rel(root, path)
+			if _, ok := defaultExceptions[filepath.ToSlash(rel)]; ok {
+				return nil
+			}
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				return err
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				lit, ok := n.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					return true
+				}
+				s, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					return true
+				}
+				for _, m := range insert.FindAllStringSubmatch(s, -1) {
+					inserts++
+					named := map[string]bool{}
+					for _, c := range strings.Split(m[2], ",") {
+						named[strings.ToLower(strings.TrimSpace(c))] = true
+					}
+					for _, col := range defaults[strings.ToLower(m[1])] {
+						if !named[col] {
+							t.Errorf("%s:%d: INSERT INTO %s leaves %s to the schema's DEFAULT NOW(): set it from the application's clock",
+								filepath.ToSlash(rel), fset.Position(lit.Pos()).Line, m[1], col)
+						}
+					}
+				}
+				return true
+			})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if inserts < 15 {
+		t.Fatalf("only %d INSERTs found: the scan missed the code", inserts)
+	}
+}

@@ -58,6 +58,8 @@ type options struct {
 	tracer pgx.QueryTracer
 	// asyncCommit turns synchronous_commit off (benchmark diagnostic: the WAL flush share).
 	asyncCommit bool
+	// clock is the service's and the guard's clock; nil: the system clock.
+	clock clock.Clock
 }
 
 func setup(t testing.TB, o options) *env {
@@ -91,9 +93,13 @@ func setup(t testing.TB, o options) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, pool: pool, authority: authority, now: now, prefix: prefix}
-	e.hb = heartbeat.New(heartbeat.Deps{Pool: pool, Redis: rc, Clock: clock.System{}, Logger: testenv.Discard(),
+	clk := o.clock
+	if clk == nil {
+		clk = clock.System{}
+	}
+	e.hb = heartbeat.New(heartbeat.Deps{Pool: pool, Redis: rc, Clock: clk, Logger: testenv.Discard(),
 		RedisPrefix: prefix, Limit: o.limit})
-	e.deps = &app.Deps{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clock.System{}, CA: authority, Heartbeat: e.hb}
+	e.deps = &app.Deps{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clk, CA: authority, Heartbeat: e.hb}
 	e.h = e.deps.AgentHandler()
 	e.clientID = testenv.Client(t, pool, o.tier)
 	e.machineID, e.cert = e.enrol(e.clientID, "host-1")
@@ -675,4 +681,37 @@ func TestNextInterval(t *testing.T) {
 		}
 	}
 	_ = fmt.Sprint()
+}
+
+// One clock: every row a heartbeat and a collector-config fetch write carries the
+// application's instant (a fixed clock here), never the database server's.
+func TestRowsStampedWithTheClock(t *testing.T) {
+	t.Parallel()
+	at := time.Now().UTC().Add(10 * time.Minute).Truncate(time.Microsecond)
+	e := setup(t, options{clock: clock.Fixed(at)})
+	ctx := context.Background()
+	if r := e.post(payload(at.Add(-time.Minute))); r.code != 200 {
+		t.Fatalf("heartbeat: %d %s", r.code, r.raw)
+	}
+	if r := e.do("GET", "/agent/config/collectors", e.cert, nil, nil); r.code != 200 {
+		t.Fatalf("collectors: %d %s", r.code, r.raw)
+	}
+	if err := heartbeat.SetAgentVersion(ctx, e.pool, nil, "", "beta", "9.9.9", at); err != nil {
+		t.Fatal(err)
+	}
+	for what, sql := range map[string]string{
+		"machine_inventory.updated_at":      `SELECT min(updated_at) = max(updated_at) AND min(updated_at) = $2 FROM machine_inventory WHERE machine_id = $1`,
+		"machine_collector_data.updated_at": `SELECT count(*) > 0 AND min(updated_at) = $2 AND max(updated_at) = $2 FROM machine_collector_data WHERE machine_id = $1`,
+		"machines.last_seen":                `SELECT last_seen = $2 FROM machines WHERE id = $1`,
+		"machines.last_config_sync":         `SELECT last_config_sync = $2 FROM machines WHERE id = $1`,
+		"schema_settings.updated_at":        `SELECT updated_at = $2 FROM schema_settings WHERE key = 'agent_version:beta' AND $1::uuid IS NOT NULL`,
+	} {
+		var ok *bool
+		if err := e.pool.QueryRow(ctx, sql, e.machineID, at).Scan(&ok); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ok == nil || !*ok {
+			t.Errorf("%s is not the clock's %v", what, at)
+		}
+	}
 }
