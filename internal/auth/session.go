@@ -260,7 +260,7 @@ func (s *Service) Refresh(ctx context.Context, token string, m Meta, verify func
 }
 
 // activeUser loads a user who may still hold a session; errBadRefresh otherwise.
-func (s *Service) activeUser(ctx context.Context, q querier, id string) (User, error) {
+func (s *Service) activeUser(ctx context.Context, q db.Querier, id string) (User, error) {
 	u, err := userByID(ctx, q, id)
 	if errors.Is(err, ErrNotFound) || (err == nil && !u.Active) {
 		return User{}, errBadRefresh

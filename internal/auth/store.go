@@ -22,9 +22,6 @@ var (
 	errTokenClash    = apperr.New(apperr.Conflict, "token hash already stored")
 )
 
-// querier is a pool or a transaction.
-type querier = db.Querier
-
 // User is a dashboard user or platform administrator.
 type User struct {
 	ID                 string
@@ -61,7 +58,7 @@ func scanUser(row pgx.Row) (User, error) {
 	return u, err
 }
 
-func userByEmail(ctx context.Context, q querier, email string) (User, error) {
+func userByEmail(ctx context.Context, q db.Querier, email string) (User, error) {
 	u, err := scanUser(q.QueryRow(ctx, userSelect+` WHERE LOWER(u.email) = LOWER($1)`, email))
 	if err != nil {
 		return User{}, db.Error(err, "auth: user by email", db.On(db.NoRows, ErrNotFound))
@@ -69,7 +66,7 @@ func userByEmail(ctx context.Context, q querier, email string) (User, error) {
 	return u, nil
 }
 
-func userByID(ctx context.Context, q querier, id string) (User, error) {
+func userByID(ctx context.Context, q db.Querier, id string) (User, error) {
 	u, err := scanUser(q.QueryRow(ctx, userSelect+` WHERE u.id = $1`, id))
 	if err != nil {
 		return User{}, db.Error(err, "auth: user by id", db.On(db.NoRows, ErrNotFound))
@@ -77,12 +74,12 @@ func userByID(ctx context.Context, q querier, id string) (User, error) {
 	return u, nil
 }
 
-func touchLogin(ctx context.Context, q querier, userID string, now time.Time) error {
+func touchLogin(ctx context.Context, q db.Querier, userID string, now time.Time) error {
 	_, err := q.Exec(ctx, `UPDATE users SET last_login_at = $2 WHERE id = $1`, userID, now)
 	return db.Error(err, "auth: recording login")
 }
 
-func setPassword(ctx context.Context, q querier, userID, hash string, now time.Time) error {
+func setPassword(ctx context.Context, q db.Querier, userID, hash string, now time.Time) error {
 	_, err := q.Exec(ctx, `
 		UPDATE users SET password_hash = $2, password_changed_at = $3, must_change_password = FALSE, updated_at = $3
 		WHERE id = $1`, userID, hash, now)
@@ -98,7 +95,7 @@ type clientView struct {
 	Active           bool       `json:"is_active"`
 }
 
-func clientByID(ctx context.Context, q querier, id string) (clientView, error) {
+func clientByID(ctx context.Context, q db.Querier, id string) (clientView, error) {
 	var c clientView
 	err := q.QueryRow(ctx, `SELECT id, name, license_tier, license_expires_at, is_active FROM clients WHERE id = $1`, id).
 		Scan(&c.ID, &c.Name, &c.LicenseTier, &c.LicenseExpiresAt, &c.Active)
@@ -119,7 +116,7 @@ type NewUser struct {
 	MustChangePassword bool
 }
 
-func insertUser(ctx context.Context, q querier, nu NewUser, hash string, now time.Time) (string, error) {
+func insertUser(ctx context.Context, q db.Querier, nu NewUser, hash string, now time.Time) (string, error) {
 	var id string
 	err := q.QueryRow(ctx, `
 		INSERT INTO users (client_id, email, password_hash, name, role, must_change_password, password_changed_at, created_at, updated_at)
@@ -148,7 +145,7 @@ type refreshRow struct {
 
 // lockRefresh reads a refresh token by hash and locks it for the transaction, so that two
 // refreshes with the same token are serialised.
-func lockRefresh(ctx context.Context, q querier, hash string) (refreshRow, error) {
+func lockRefresh(ctx context.Context, q db.Querier, hash string) (refreshRow, error) {
 	var r refreshRow
 	err := q.QueryRow(ctx, `
 		SELECT id, user_id, family_id, rotation_count, is_revoked, revoked_at, COALESCE(revoked_reason, ''), expires_at
@@ -160,7 +157,7 @@ func lockRefresh(ctx context.Context, q querier, hash string) (refreshRow, error
 	return r, nil
 }
 
-func insertRefresh(ctx context.Context, q querier, r refreshRow, hash, ip, userAgent string, now time.Time) error {
+func insertRefresh(ctx context.Context, q db.Querier, r refreshRow, hash, ip, userAgent string, now time.Time) error {
 	_, err := q.Exec(ctx, `
 		INSERT INTO refresh_tokens (user_id, family_id, token_hash, rotation_count, ip_address, user_agent, expires_at, created_at)
 		VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), $7, $8)`,
@@ -168,7 +165,7 @@ func insertRefresh(ctx context.Context, q querier, r refreshRow, hash, ip, userA
 	return db.Error(err, "auth: storing refresh token", db.On(db.UniqueViolation, errTokenClash))
 }
 
-func revokeRefresh(ctx context.Context, q querier, id, reason string, now time.Time) error {
+func revokeRefresh(ctx context.Context, q db.Querier, id, reason string, now time.Time) error {
 	_, err := q.Exec(ctx, `
 		UPDATE refresh_tokens SET is_revoked = TRUE, revoked_at = $2, revoked_reason = $3
 		WHERE id = $1 AND NOT is_revoked`, id, now, reason)
@@ -176,7 +173,7 @@ func revokeRefresh(ctx context.Context, q querier, id, reason string, now time.T
 }
 
 // revokeFamilies soft-revokes every live token of the given families.
-func revokeFamilies(ctx context.Context, q querier, families []string, reason string, now time.Time) (int64, error) {
+func revokeFamilies(ctx context.Context, q db.Querier, families []string, reason string, now time.Time) (int64, error) {
 	if len(families) == 0 {
 		return 0, nil
 	}
@@ -190,7 +187,7 @@ func revokeFamilies(ctx context.Context, q querier, families []string, reason st
 }
 
 // liveFamilies lists the user's sessions that still have a usable refresh token, except one.
-func liveFamilies(ctx context.Context, q querier, userID, except string, now time.Time) ([]string, error) {
+func liveFamilies(ctx context.Context, q db.Querier, userID, except string, now time.Time) ([]string, error) {
 	rows, err := q.Query(ctx, `
 		SELECT DISTINCT family_id::text FROM refresh_tokens
 		WHERE user_id = $1 AND NOT is_revoked AND expires_at > $2 AND family_id::text <> $3`, userID, now, except)
@@ -204,7 +201,7 @@ func liveFamilies(ctx context.Context, q querier, userID, except string, now tim
 	return fams, nil
 }
 
-func insertReset(ctx context.Context, q querier, userID, hash string, expires, now time.Time) error {
+func insertReset(ctx context.Context, q db.Querier, userID, hash string, expires, now time.Time) error {
 	// A new link replaces any earlier unused one.
 	if _, err := q.Exec(ctx, `DELETE FROM password_reset_tokens WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
 		return db.Error(err, "auth: replacing reset tokens")
@@ -217,7 +214,7 @@ func insertReset(ctx context.Context, q querier, userID, hash string, expires, n
 
 // consumeReset marks an unexpired, unused reset token used and returns its user: the
 // single-use check is the UPDATE's row count, so two concurrent resets cannot both win.
-func consumeReset(ctx context.Context, q querier, hash string, now time.Time) (string, error) {
+func consumeReset(ctx context.Context, q db.Querier, hash string, now time.Time) (string, error) {
 	var userID string
 	err := q.QueryRow(ctx, `
 		UPDATE password_reset_tokens SET used_at = $2
@@ -239,7 +236,7 @@ type blEntry struct {
 	ExpiresAt time.Time
 }
 
-func insertBlacklist(ctx context.Context, q querier, entries []blEntry, now time.Time) error {
+func insertBlacklist(ctx context.Context, q db.Querier, entries []blEntry, now time.Time) error {
 	for _, e := range entries {
 		_, err := q.Exec(ctx, `
 			INSERT INTO token_blacklist (jti, user_id, reason, expires_at, created_at)
@@ -253,7 +250,7 @@ func insertBlacklist(ctx context.Context, q querier, entries []blEntry, now time
 	return nil
 }
 
-func blacklistedInDB(ctx context.Context, q querier, keys []string, now time.Time) (bool, error) {
+func blacklistedInDB(ctx context.Context, q db.Querier, keys []string, now time.Time) (bool, error) {
 	var found bool
 	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM token_blacklist WHERE jti = ANY($1) AND expires_at > $2)`, keys, now).Scan(&found)
 	if err != nil {
@@ -262,7 +259,7 @@ func blacklistedInDB(ctx context.Context, q querier, keys []string, now time.Tim
 	return found, nil
 }
 
-func liveBlacklist(ctx context.Context, q querier, now time.Time) ([]blEntry, error) {
+func liveBlacklist(ctx context.Context, q db.Querier, now time.Time) ([]blEntry, error) {
 	rows, err := q.Query(ctx, `SELECT jti, expires_at FROM token_blacklist WHERE expires_at > $1`, now)
 	if err != nil {
 		return nil, db.Error(err, "auth: reading blacklist")
