@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		defer pool.Close()
-		res, err := seed.Run(ctx, pool, cfg.DefaultAdminPassword, true)
+		res, err := seed.Run(ctx, pool, cfg.DefaultAdminPassword, true, clock.System{}.Now())
 		if err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ func runWith(env map[string]string, args ...string) (string, error) {
 func TestMigrateTwiceAndModeSelection(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": testenv.EmptyDatabase(t)}
 	out, err := runWith(env, "migrate", "--mode", "postgres")
-	if err != nil || !strings.Contains(out, "time-series mode postgres, 4 migration(s) applied") {
+	if err != nil || !strings.Contains(out, "time-series mode postgres, 5 migration(s) applied") {
 		t.Fatalf("first migrate: %q %v", out, err)
 	}
 	out, err = runWith(env, "migrate")

@@ -4,7 +4,6 @@ package agentreq
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -12,22 +11,15 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/principal"
 )
-
-// Querier is a pool, a connection or a transaction.
-type Querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
 
 // Bounds of the admin's input.
 const (
@@ -47,15 +39,15 @@ type Requirements struct {
 }
 
 // Get reads the requirements.
-func Get(ctx context.Context, db Querier) (Requirements, error) {
+func Get(ctx context.Context, q db.Querier) (Requirements, error) {
 	var r Requirements
-	err := db.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		SELECT windows_client_enabled, windows_client_min_build, windows_server_enabled, windows_server_min_build,
 		       linux_enabled, unsupported_os_message, updated_at
 		FROM agent_requirements WHERE singleton`).Scan(&r.WindowsClientEnabled, &r.WindowsClientMinBuild,
 		&r.WindowsServerEnabled, &r.WindowsServerMinBuild, &r.LinuxEnabled, &r.UnsupportedOSMessage, &r.UpdatedAt)
 	if err != nil {
-		return Requirements{}, fmt.Errorf("agentreq: read: %w", err)
+		return Requirements{}, db.Error(err, "agentreq: read")
 	}
 	return r, nil
 }
@@ -122,16 +114,16 @@ func Update(ctx context.Context, pool *pgxpool.Pool, r Requirements, userID, ip 
 	if err := r.Validate(); err != nil {
 		return Requirements{}, err
 	}
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err := db.InTxAt(ctx, pool, now, func(tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			UPDATE agent_requirements SET windows_client_enabled = $1, windows_client_min_build = $2,
 			       windows_server_enabled = $3, windows_server_min_build = $4, linux_enabled = $5,
 			       unsupported_os_message = $6, updated_at = $7
 			WHERE singleton`, r.WindowsClientEnabled, r.WindowsClientMinBuild, r.WindowsServerEnabled,
-			r.WindowsServerMinBuild, r.LinuxEnabled, r.UnsupportedOSMessage, now); err != nil {
-			return fmt.Errorf("agentreq: update: %w", err)
+			r.WindowsServerMinBuild, r.LinuxEnabled, r.UnsupportedOSMessage, tx.Now); err != nil {
+			return db.Error(err, "agentreq: update")
 		}
-		return audit.Log(ctx, tx, audit.Entry{UserID: userID, IP: ip, Action: "agent_requirements_updated", Details: map[string]any{
+		return audit.Log(ctx, tx, tx.Now, audit.Entry{UserID: userID, IP: ip, Action: "agent_requirements_updated", Details: map[string]any{
 			"windows_client_enabled": r.WindowsClientEnabled, "windows_client_min_build": r.WindowsClientMinBuild,
 			"windows_server_enabled": r.WindowsServerEnabled, "windows_server_min_build": r.WindowsServerMinBuild,
 			"linux_enabled": r.LinuxEnabled,

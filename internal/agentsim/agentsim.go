@@ -130,14 +130,18 @@ func (s Summary) String() string {
 // the same code POST /api/install-tokens runs. When clientID is "", a client with an
 // Enterprise licence and room for machines is created first.
 func CreateToken(ctx context.Context, pool *pgxpool.Pool, clientID string, machines int) (client, token string, err error) {
+	// A load tool against a live stack: the wall clock is the application's clock here.
+	now := time.Now().UTC()
 	if clientID == "" {
-		if err := pool.QueryRow(ctx, `INSERT INTO clients (name, license_tier, max_machines) VALUES ($1, 'Enterprise', $2) RETURNING id`,
-			"agentsim "+time.Now().UTC().Format(time.RFC3339), machines).Scan(&clientID); err != nil {
+		if err := pool.QueryRow(ctx, `
+			INSERT INTO clients (name, license_tier, max_machines, created_at, updated_at)
+			VALUES ($1, 'Enterprise', $2, $3, $3) RETURNING id`,
+			"agentsim "+now.Format(time.RFC3339), machines, now).Scan(&clientID); err != nil {
 			return "", "", fmt.Errorf("agentsim: client: %w", err)
 		}
 	}
 	_, token, err = enrol.CreateToken(ctx, pool, enrol.CreateRequest{ClientID: clientID, Name: "agentsim", TTL: enrol.MaxTTL,
-		MaxUsage: machines}, time.Now().UTC())
+		MaxUsage: machines}, now)
 	return clientID, token, err
 }
 

@@ -4,16 +4,12 @@ package audit
 import (
 	"context"
 	"fmt"
+	"time"
 
 	json "github.com/goccy/go-json"
-	"github.com/jackc/pgx/v5/pgconn"
-)
 
-// Execer is a pool, a connection or a transaction: an entry can be written inside the
-// transaction of the action it records.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
+	"github.com/optralis/optralis/internal/db"
+)
 
 // Entry is one audited action. Empty ids are stored as NULL.
 type Entry struct {
@@ -25,8 +21,11 @@ type Entry struct {
 	IP        string
 }
 
-// Log writes the entry. Details must never contain secrets (tokens, passwords, keys).
-func Log(ctx context.Context, db Execer, e Entry) error {
+// Log writes the entry, stamped at (the application's clock: inside a transaction, its
+// db.Tx.Now, so the entry carries the same instant as the rows of the action it records).
+// q may be a pool or the action's transaction. Details must never contain secrets
+// (tokens, passwords, keys).
+func Log(ctx context.Context, q db.Querier, at time.Time, e Entry) error {
 	details := []byte("{}")
 	if len(e.Details) > 0 {
 		var err error
@@ -34,11 +33,12 @@ func Log(ctx context.Context, db Execer, e Entry) error {
 			return fmt.Errorf("audit: %w", err)
 		}
 	}
-	_, err := db.Exec(ctx, `
-		INSERT INTO activity_logs (client_id, user_id, machine_id, action, details, ip_address)
-		VALUES (NULLIF($1, '')::uuid, NULLIF($2, '')::uuid, NULLIF($3, '')::uuid, $4, $5, NULLIF($6, ''))`,
-		e.ClientID, e.UserID, e.MachineID, e.Action, details, e.IP)
+	_, err := q.Exec(ctx, `
+		INSERT INTO activity_logs (client_id, user_id, machine_id, action, details, ip_address, created_at)
+		VALUES (NULLIF($1, '')::uuid, NULLIF($2, '')::uuid, NULLIF($3, '')::uuid, $4, $5, NULLIF($6, ''), $7)`,
+		e.ClientID, e.UserID, e.MachineID, e.Action, details, e.IP, at)
 	if err != nil {
+		// Not mapped to a client error: a failed audit write is always the server's fault.
 		return fmt.Errorf("audit %s: %w", e.Action, err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
+	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/validate"
 )
 
@@ -62,11 +63,11 @@ type Meta struct {
 	UserAgent string
 }
 
-func (s *Service) audit(ctx context.Context, q audit.Execer, e audit.Entry) error {
+func (s *Service) audit(ctx context.Context, q db.Querier, at time.Time, e audit.Entry) error {
 	if e.Details == nil {
 		e.Details = map[string]any{}
 	}
-	return audit.Log(ctx, q, e)
+	return audit.Log(ctx, q, at, e)
 }
 
 // auditDetached writes an entry outside any transaction, logging (not returning) failure:
@@ -74,7 +75,7 @@ func (s *Service) audit(ctx context.Context, q audit.Execer, e audit.Entry) erro
 func (s *Service) auditDetached(ctx context.Context, e audit.Entry) {
 	ctx, cancel := s.detach(ctx)
 	defer cancel()
-	if err := s.audit(ctx, s.pool, e); err != nil {
+	if err := s.audit(ctx, s.pool, s.clock.Now(), e); err != nil {
 		s.logger.ErrorContext(ctx, "auth: audit write failed", "action", e.Action, "error", err.Error())
 	}
 }
@@ -83,7 +84,7 @@ func (s *Service) auditDetached(ctx context.Context, e audit.Entry) {
 // error, and costs one bcrypt comparison whether or not the email exists.
 func (s *Service) Login(ctx context.Context, email, password string, m Meta) (Issued, error) {
 	email = strings.TrimSpace(email)
-	user, err := User{}, ErrNotFound
+	user, err := User{}, error(ErrNotFound)
 	if email != "" && len(email) <= validate.MaxEmailLen {
 		user, err = userByEmail(ctx, s.pool, email)
 	}
@@ -117,14 +118,14 @@ func (s *Service) StartSession(ctx context.Context, u User, m Meta) (Issued, err
 	now := s.clock.Now()
 	refresh := randomToken()
 	row := refreshRow{UserID: u.ID, FamilyID: uuid.NewString(), ExpiresAt: now.Add(RefreshTTL)}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
 		if err := insertRefresh(ctx, tx, row, hashToken(refresh), m.IP, m.UserAgent, now); err != nil {
 			return err
 		}
 		if err := touchLogin(ctx, tx, u.ID, now); err != nil {
-			return fmt.Errorf("auth: recording login: %w", err)
+			return err
 		}
-		return s.audit(ctx, tx, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionLogin, IP: m.IP,
+		return s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionLogin, IP: m.IP,
 			Details: map[string]any{"session": row.FamilyID, "user_agent": truncate(m.UserAgent, 200)}})
 	})
 	if err != nil {
@@ -167,7 +168,7 @@ func (s *Service) Refresh(ctx context.Context, token string, m Meta, verify func
 		outErr   error
 		blUserID string
 	)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
 		cur, err := lockRefresh(ctx, tx, hashToken(token))
 		if errors.Is(err, ErrNotFound) {
 			return errBadRefresh
@@ -212,7 +213,7 @@ func (s *Service) Refresh(ctx context.Context, token string, m Meta, verify func
 			if u, err := userByID(ctx, tx, cur.UserID); err == nil {
 				clientID = u.ClientID
 			}
-			if err := s.audit(ctx, tx, audit.Entry{ClientID: clientID, UserID: cur.UserID, Action: ActionRefreshReuse, IP: m.IP,
+			if err := s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: clientID, UserID: cur.UserID, Action: ActionRefreshReuse, IP: m.IP,
 				Details: map[string]any{"session": cur.FamilyID, "rotation_count": cur.RotationCount,
 					"previously_revoked": cur.RevokedReason, "tokens_revoked": n, "user_agent": truncate(m.UserAgent, 200)}}); err != nil {
 				return err
@@ -259,7 +260,7 @@ func (s *Service) Refresh(ctx context.Context, token string, m Meta, verify func
 }
 
 // activeUser loads a user who may still hold a session; errBadRefresh otherwise.
-func (s *Service) activeUser(ctx context.Context, q querier, id string) (User, error) {
+func (s *Service) activeUser(ctx context.Context, q db.Querier, id string) (User, error) {
 	u, err := userByID(ctx, q, id)
 	if errors.Is(err, ErrNotFound) || (err == nil && !u.Active) {
 		return User{}, errBadRefresh
@@ -276,7 +277,7 @@ func (s *Service) Logout(ctx context.Context, sess Session, m Meta) error {
 		{Key: sess.JTI, UserID: sess.UserID, Reason: reasonLogout, ExpiresAt: sess.ExpiresAt.Add(Leeway)},
 		{Key: familyKey(sess.FamilyID), UserID: sess.UserID, Reason: reasonLogout, ExpiresAt: now.Add(AccessTTL + Leeway)},
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
 		n, err := revokeFamilies(ctx, tx, []string{sess.FamilyID}, reasonLogout, now)
 		if err != nil {
 			return err
@@ -284,7 +285,7 @@ func (s *Service) Logout(ctx context.Context, sess Session, m Meta) error {
 		if err := insertBlacklist(ctx, tx, entries, now); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, audit.Entry{ClientID: sess.ClientID, UserID: sess.UserID, Action: ActionLogout, IP: m.IP,
+		return s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: sess.ClientID, UserID: sess.UserID, Action: ActionLogout, IP: m.IP,
 			Details: map[string]any{"session": sess.FamilyID, "tokens_revoked": n}})
 	})
 	if err != nil {
@@ -296,7 +297,7 @@ func (s *Service) Logout(ctx context.Context, sess Session, m Meta) error {
 
 // endSessions revokes and blacklists sessions inside tx; the caller pushes the returned
 // entries to Redis after the commit.
-func endSessions(ctx context.Context, tx pgx.Tx, userID string, families []string, reason string, now time.Time) ([]blEntry, error) {
+func endSessions(ctx context.Context, tx db.Querier, userID string, families []string, reason string, now time.Time) ([]blEntry, error) {
 	if _, err := revokeFamilies(ctx, tx, families, reason, now); err != nil {
 		return nil, err
 	}
@@ -330,7 +331,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, current, nex
 		return Issued{}, fmt.Errorf("auth: hashing: %w", err)
 	}
 	var ended []blEntry
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
 		if err := setPassword(ctx, tx, u.ID, hash, now); err != nil {
 			return fmt.Errorf("auth: changing password: %w", err)
 		}
@@ -341,7 +342,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, current, nex
 		if ended, err = endSessions(ctx, tx, u.ID, others, reasonPasswordChanged, now); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionPasswordChanged, IP: m.IP,
+		return s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionPasswordChanged, IP: m.IP,
 			Details: map[string]any{"sessions_ended": len(others), "was_required": u.PasswordChangeRequired(now)}})
 	})
 	if err != nil {
@@ -383,11 +384,11 @@ func (s *Service) RequestReset(ctx context.Context, email string, m Meta) error 
 		return nil
 	}
 	token := randomToken()
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
 		if err := insertReset(ctx, tx, u.ID, hashToken(token), now.Add(ResetTTL), now); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionResetRequested, IP: m.IP})
+		return s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionResetRequested, IP: m.IP})
 	})
 	if err != nil {
 		s.logger.ErrorContext(ctx, "auth: creating reset token", "user_id", u.ID, "error", err.Error())
@@ -423,7 +424,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string, m Meta)
 		return errBadReset
 	}
 	var ended []blEntry
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
 		userID, err := consumeReset(ctx, tx, hashToken(token), now)
 		if errors.Is(err, ErrNotFound) {
 			return errBadReset
@@ -455,7 +456,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string, m Meta)
 		if ended, err = endSessions(ctx, tx, u.ID, all, reasonPasswordReset, now); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionPasswordReset, IP: m.IP,
+		return s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionPasswordReset, IP: m.IP,
 			Details: map[string]any{"sessions_ended": len(all)}})
 	})
 	if err != nil {

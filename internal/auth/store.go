@@ -2,45 +2,25 @@ package auth
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/optralis/optralis/internal/apperr"
+	"github.com/optralis/optralis/internal/db"
 )
 
-// Storage errors. SQL errors are mapped to these by their SQLSTATE, never by their text.
+// Storage errors, returned as they are by the storage functions (db.Error maps SQLSTATEs
+// and no-rows to them, never matching error text). Callers that must not tell a client
+// why (login, refresh, reset) turn ErrNotFound into their generic answer.
 var (
-	ErrNotFound      = errors.New("auth: not found")
-	ErrEmailTaken    = errors.New("auth: email already in use")
-	ErrUnknownClient = errors.New("auth: no such client")
-	ErrInvalidRole   = errors.New("auth: role does not fit the client (platform admins have none, others exactly one)")
-	errTokenClash    = errors.New("auth: token hash already stored")
+	ErrNotFound      = apperr.New(apperr.NotFound, "user not found")
+	ErrEmailTaken    = apperr.New(apperr.Conflict, "email already in use")
+	ErrUnknownClient = apperr.New(apperr.NotFound, "no such client")
+	ErrInvalidRole   = apperr.New(apperr.Invalid, "role does not fit the client (platform admins have none, others exactly one)")
+	errTokenClash    = apperr.New(apperr.Conflict, "token hash already stored")
 )
-
-// PostgreSQL error codes the store maps.
-const (
-	pgUniqueViolation     = "23505"
-	pgForeignKeyViolation = "23503"
-	pgCheckViolation      = "23514"
-)
-
-func pgCode(err error) string {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	return ""
-}
-
-// querier is a pool or a transaction.
-type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // User is a dashboard user or platform administrator.
 type User struct {
@@ -75,38 +55,35 @@ func scanUser(row pgx.Row) (User, error) {
 	var u User
 	err := row.Scan(&u.ID, &u.ClientID, &u.Email, &u.Name, &u.Role, &u.Active, &u.MustChangePassword,
 		&u.PasswordChangedAt, &u.LastLoginAt, &u.passwordHash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, ErrNotFound
-	}
 	return u, err
 }
 
-func userByEmail(ctx context.Context, q querier, email string) (User, error) {
+func userByEmail(ctx context.Context, q db.Querier, email string) (User, error) {
 	u, err := scanUser(q.QueryRow(ctx, userSelect+` WHERE LOWER(u.email) = LOWER($1)`, email))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return u, fmt.Errorf("auth: user by email: %w", err)
+	if err != nil {
+		return User{}, db.Error(err, "auth: user by email", db.On(db.NoRows, ErrNotFound))
 	}
-	return u, err
+	return u, nil
 }
 
-func userByID(ctx context.Context, q querier, id string) (User, error) {
+func userByID(ctx context.Context, q db.Querier, id string) (User, error) {
 	u, err := scanUser(q.QueryRow(ctx, userSelect+` WHERE u.id = $1`, id))
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return u, fmt.Errorf("auth: user by id: %w", err)
+	if err != nil {
+		return User{}, db.Error(err, "auth: user by id", db.On(db.NoRows, ErrNotFound))
 	}
-	return u, err
+	return u, nil
 }
 
-func touchLogin(ctx context.Context, q querier, userID string, now time.Time) error {
+func touchLogin(ctx context.Context, q db.Querier, userID string, now time.Time) error {
 	_, err := q.Exec(ctx, `UPDATE users SET last_login_at = $2 WHERE id = $1`, userID, now)
-	return err
+	return db.Error(err, "auth: recording login")
 }
 
-func setPassword(ctx context.Context, q querier, userID, hash string, now time.Time) error {
+func setPassword(ctx context.Context, q db.Querier, userID, hash string, now time.Time) error {
 	_, err := q.Exec(ctx, `
 		UPDATE users SET password_hash = $2, password_changed_at = $3, must_change_password = FALSE, updated_at = $3
 		WHERE id = $1`, userID, hash, now)
-	return err
+	return db.Error(err, "auth: setting password")
 }
 
 // clientView is the caller's client as /api/auth/me shows it.
@@ -118,12 +95,12 @@ type clientView struct {
 	Active           bool       `json:"is_active"`
 }
 
-func clientByID(ctx context.Context, q querier, id string) (clientView, error) {
+func clientByID(ctx context.Context, q db.Querier, id string) (clientView, error) {
 	var c clientView
 	err := q.QueryRow(ctx, `SELECT id, name, license_tier, license_expires_at, is_active FROM clients WHERE id = $1`, id).
 		Scan(&c.ID, &c.Name, &c.LicenseTier, &c.LicenseExpiresAt, &c.Active)
 	if err != nil {
-		return c, fmt.Errorf("auth: client: %w", err)
+		return c, db.Error(err, "auth: client", db.On(db.NoRows, ErrUnknownClient))
 	}
 	return c, nil
 }
@@ -139,23 +116,17 @@ type NewUser struct {
 	MustChangePassword bool
 }
 
-func insertUser(ctx context.Context, q querier, nu NewUser, hash string, now time.Time) (string, error) {
+func insertUser(ctx context.Context, q db.Querier, nu NewUser, hash string, now time.Time) (string, error) {
 	var id string
 	err := q.QueryRow(ctx, `
 		INSERT INTO users (client_id, email, password_hash, name, role, must_change_password, password_changed_at, created_at, updated_at)
 		VALUES (NULLIF($1, '')::uuid, $2, $3, $4, $5, $6, $7, $7, $7) RETURNING id`,
 		nu.ClientID, nu.Email, hash, nu.Name, nu.Role, nu.MustChangePassword, now).Scan(&id)
-	switch pgCode(err) {
-	case "":
-	case pgUniqueViolation:
-		return "", ErrEmailTaken
-	case pgForeignKeyViolation:
-		return "", ErrUnknownClient
-	case pgCheckViolation:
-		return "", ErrInvalidRole
-	}
 	if err != nil {
-		return "", fmt.Errorf("auth: creating user: %w", err)
+		return "", db.Error(err, "auth: creating user",
+			db.On(db.UniqueViolation, ErrEmailTaken),
+			db.On(db.ForeignKeyViolation, ErrUnknownClient),
+			db.On(db.CheckViolation, ErrInvalidRole))
 	}
 	return id, nil
 }
@@ -174,47 +145,35 @@ type refreshRow struct {
 
 // lockRefresh reads a refresh token by hash and locks it for the transaction, so that two
 // refreshes with the same token are serialised.
-func lockRefresh(ctx context.Context, q querier, hash string) (refreshRow, error) {
+func lockRefresh(ctx context.Context, q db.Querier, hash string) (refreshRow, error) {
 	var r refreshRow
 	err := q.QueryRow(ctx, `
 		SELECT id, user_id, family_id, rotation_count, is_revoked, revoked_at, COALESCE(revoked_reason, ''), expires_at
 		FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`, hash).
 		Scan(&r.ID, &r.UserID, &r.FamilyID, &r.RotationCount, &r.Revoked, &r.RevokedAt, &r.RevokedReason, &r.ExpiresAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return r, ErrNotFound
-	}
 	if err != nil {
-		return r, fmt.Errorf("auth: reading refresh token: %w", err)
+		return r, db.Error(err, "auth: reading refresh token", db.On(db.NoRows, ErrNotFound))
 	}
 	return r, nil
 }
 
-func insertRefresh(ctx context.Context, q querier, r refreshRow, hash, ip, userAgent string, now time.Time) error {
+func insertRefresh(ctx context.Context, q db.Querier, r refreshRow, hash, ip, userAgent string, now time.Time) error {
 	_, err := q.Exec(ctx, `
 		INSERT INTO refresh_tokens (user_id, family_id, token_hash, rotation_count, ip_address, user_agent, expires_at, created_at)
 		VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), $7, $8)`,
 		r.UserID, r.FamilyID, hash, r.RotationCount, truncate(ip, 45), truncate(userAgent, 512), r.ExpiresAt, now)
-	if pgCode(err) == pgUniqueViolation {
-		return errTokenClash
-	}
-	if err != nil {
-		return fmt.Errorf("auth: storing refresh token: %w", err)
-	}
-	return nil
+	return db.Error(err, "auth: storing refresh token", db.On(db.UniqueViolation, errTokenClash))
 }
 
-func revokeRefresh(ctx context.Context, q querier, id, reason string, now time.Time) error {
+func revokeRefresh(ctx context.Context, q db.Querier, id, reason string, now time.Time) error {
 	_, err := q.Exec(ctx, `
 		UPDATE refresh_tokens SET is_revoked = TRUE, revoked_at = $2, revoked_reason = $3
 		WHERE id = $1 AND NOT is_revoked`, id, now, reason)
-	if err != nil {
-		return fmt.Errorf("auth: revoking refresh token: %w", err)
-	}
-	return nil
+	return db.Error(err, "auth: revoking refresh token")
 }
 
 // revokeFamilies soft-revokes every live token of the given families.
-func revokeFamilies(ctx context.Context, q querier, families []string, reason string, now time.Time) (int64, error) {
+func revokeFamilies(ctx context.Context, q db.Querier, families []string, reason string, now time.Time) (int64, error) {
 	if len(families) == 0 {
 		return 0, nil
 	}
@@ -222,58 +181,49 @@ func revokeFamilies(ctx context.Context, q querier, families []string, reason st
 		UPDATE refresh_tokens SET is_revoked = TRUE, revoked_at = $2, revoked_reason = $3
 		WHERE family_id = ANY($1::uuid[]) AND NOT is_revoked`, families, now, reason)
 	if err != nil {
-		return 0, fmt.Errorf("auth: revoking token families: %w", err)
+		return 0, db.Error(err, "auth: revoking token families")
 	}
 	return tag.RowsAffected(), nil
 }
 
 // liveFamilies lists the user's sessions that still have a usable refresh token, except one.
-func liveFamilies(ctx context.Context, q querier, userID, except string, now time.Time) ([]string, error) {
+func liveFamilies(ctx context.Context, q db.Querier, userID, except string, now time.Time) ([]string, error) {
 	rows, err := q.Query(ctx, `
 		SELECT DISTINCT family_id::text FROM refresh_tokens
 		WHERE user_id = $1 AND NOT is_revoked AND expires_at > $2 AND family_id::text <> $3`, userID, now, except)
 	if err != nil {
-		return nil, fmt.Errorf("auth: listing sessions: %w", err)
+		return nil, db.Error(err, "auth: listing sessions")
 	}
 	fams, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("auth: listing sessions: %w", err)
+		return nil, db.Error(err, "auth: listing sessions")
 	}
 	return fams, nil
 }
 
-func insertReset(ctx context.Context, q querier, userID, hash string, expires, now time.Time) error {
+func insertReset(ctx context.Context, q db.Querier, userID, hash string, expires, now time.Time) error {
 	// A new link replaces any earlier unused one.
 	if _, err := q.Exec(ctx, `DELETE FROM password_reset_tokens WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
-		return fmt.Errorf("auth: replacing reset tokens: %w", err)
+		return db.Error(err, "auth: replacing reset tokens")
 	}
 	_, err := q.Exec(ctx, `
 		INSERT INTO password_reset_tokens (user_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4)`,
 		userID, hash, expires, now)
-	if pgCode(err) == pgUniqueViolation {
-		return errTokenClash
-	}
-	if err != nil {
-		return fmt.Errorf("auth: storing reset token: %w", err)
-	}
-	return nil
+	return db.Error(err, "auth: storing reset token", db.On(db.UniqueViolation, errTokenClash))
 }
 
 // consumeReset marks an unexpired, unused reset token used and returns its user: the
 // single-use check is the UPDATE's row count, so two concurrent resets cannot both win.
-func consumeReset(ctx context.Context, q querier, hash string, now time.Time) (string, error) {
+func consumeReset(ctx context.Context, q db.Querier, hash string, now time.Time) (string, error) {
 	var userID string
 	err := q.QueryRow(ctx, `
 		UPDATE password_reset_tokens SET used_at = $2
 		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id`, hash, now).Scan(&userID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrNotFound
-	}
 	if err != nil {
-		return "", fmt.Errorf("auth: using reset token: %w", err)
+		return "", db.Error(err, "auth: using reset token", db.On(db.NoRows, ErrNotFound))
 	}
 	if _, err := q.Exec(ctx, `DELETE FROM password_reset_tokens WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
-		return "", fmt.Errorf("auth: dropping other reset tokens: %w", err)
+		return "", db.Error(err, "auth: dropping other reset tokens")
 	}
 	return userID, nil
 }
@@ -286,7 +236,7 @@ type blEntry struct {
 	ExpiresAt time.Time
 }
 
-func insertBlacklist(ctx context.Context, q querier, entries []blEntry, now time.Time) error {
+func insertBlacklist(ctx context.Context, q db.Querier, entries []blEntry, now time.Time) error {
 	for _, e := range entries {
 		_, err := q.Exec(ctx, `
 			INSERT INTO token_blacklist (jti, user_id, reason, expires_at, created_at)
@@ -294,32 +244,32 @@ func insertBlacklist(ctx context.Context, q querier, entries []blEntry, now time
 			ON CONFLICT (jti) DO UPDATE SET expires_at = GREATEST(token_blacklist.expires_at, EXCLUDED.expires_at)`,
 			e.Key, e.UserID, e.Reason, e.ExpiresAt, now)
 		if err != nil {
-			return fmt.Errorf("auth: blacklisting: %w", err)
+			return db.Error(err, "auth: blacklisting")
 		}
 	}
 	return nil
 }
 
-func blacklistedInDB(ctx context.Context, q querier, keys []string, now time.Time) (bool, error) {
+func blacklistedInDB(ctx context.Context, q db.Querier, keys []string, now time.Time) (bool, error) {
 	var found bool
 	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM token_blacklist WHERE jti = ANY($1) AND expires_at > $2)`, keys, now).Scan(&found)
 	if err != nil {
-		return false, fmt.Errorf("auth: blacklist lookup: %w", err)
+		return false, db.Error(err, "auth: blacklist lookup")
 	}
 	return found, nil
 }
 
-func liveBlacklist(ctx context.Context, q querier, now time.Time) ([]blEntry, error) {
+func liveBlacklist(ctx context.Context, q db.Querier, now time.Time) ([]blEntry, error) {
 	rows, err := q.Query(ctx, `SELECT jti, expires_at FROM token_blacklist WHERE expires_at > $1`, now)
 	if err != nil {
-		return nil, fmt.Errorf("auth: reading blacklist: %w", err)
+		return nil, db.Error(err, "auth: reading blacklist")
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (blEntry, error) {
 		var e blEntry
 		return e, r.Scan(&e.Key, &e.ExpiresAt)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("auth: reading blacklist: %w", err)
+		return nil, db.Error(err, "auth: reading blacklist")
 	}
 	return out, nil
 }

@@ -3,25 +3,15 @@
 package certs
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/optralis/optralis/internal/apperr"
+	"github.com/optralis/optralis/internal/db"
 )
-
-// Querier is a pool, a connection or a transaction.
-type Querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // Validity is how long a machine certificate lives: one year (spec), from issuance.
 func Validity(now time.Time) time.Duration { return now.AddDate(1, 0, 0).Sub(now) }
@@ -95,20 +85,10 @@ const latestCertificate = `
 	LIMIT 1`
 
 // retryable reports transient conflicts of concurrent transactions: serialization
-// failures, deadlocks, and a unique violation a concurrent insert caused.
+// failures, deadlocks, lock timeouts, and a unique violation a concurrent insert caused.
 func retryable(err error) bool {
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) {
-		return false
-	}
-	switch pe.Code {
-	case "40001", "40P01", "23505":
-		return true
-	}
-	return false
+	return db.Transient(err) || db.Code(err) == db.UniqueViolation
 }
-
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 
 // ParseID returns the canonical form of a hyphenated UUID taken from a path or body.
 func ParseID(s string) (string, bool) {

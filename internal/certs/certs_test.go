@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -265,16 +266,21 @@ func TestCheckPresented(t *testing.T) {
 		t.Fatalf("active certificate: %q %q %v", c, m, err)
 	}
 
-	refused := func(name string, cert *x509.Certificate, at time.Time) {
+	// reason is what the log must say (the database's reason for the SQL checks).
+	refusedFor := func(name, reason string, cert *x509.Certificate, at time.Time) {
 		t.Helper()
 		_, _, err := certs.CheckPresented(ctx, e.pool, cert, at)
 		if !errors.Is(err, certs.ErrRefused) {
 			t.Errorf("%s: %v, want refused", name, err)
 		}
+		if err != nil && !strings.Contains(err.Error(), reason) {
+			t.Errorf("%s: the log would read %q, without the reason %q", name, err, reason)
+		}
 		if ae, ok := apperr.As(err); !ok || ae.Code != apperr.Unauthenticated || ae.Message != "client certificate not accepted" {
 			t.Errorf("%s: client sees %v", name, ae)
 		}
 	}
+	refused := func(name string, cert *x509.Certificate, at time.Time) { t.Helper(); refusedFor(name, "", cert, at) }
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	sign := func(cn string) *x509.Certificate {
 		cert, err := e.ca.IssueClient(&key.PublicKey, cn, t0, time.Hour*24*365)
@@ -284,7 +290,7 @@ func TestCheckPresented(t *testing.T) {
 		return cert
 	}
 	// Signed by our CA but never recorded (e.g. a stolen CA key, or a test leftover).
-	refused("unrecorded serial", sign(e.clientID+":"+e.machineID), now)
+	refusedFor("unrecorded serial", "not recorded", sign(e.clientID+":"+e.machineID), now)
 	for _, cn := range []string{"", e.clientID, e.machineID, e.clientID + ":" + e.machineID + ":x",
 		"urn:uuid:" + e.clientID + ":" + e.machineID, e.clientID + ":" + "{" + e.machineID + "}"} {
 		refused("CN "+cn, sign(cn), now)
@@ -297,7 +303,7 @@ func TestCheckPresented(t *testing.T) {
 		e.clientID, third, ca.SerialHex(swapped.SerialNumber), t0, t0.AddDate(1, 0, 0)); err != nil {
 		t.Fatal(err)
 	}
-	refused("CN of another machine", swapped, now)
+	refusedFor("CN of another machine", "recorded for "+e.clientID+":"+third, swapped, now)
 	refused("not yet valid", good.Cert, t0.Add(-2*time.Minute))
 	refused("expired", good.Cert, t0.AddDate(1, 0, 1))
 	refused("nil", nil, now)
@@ -305,7 +311,7 @@ func TestCheckPresented(t *testing.T) {
 	// Renewal supersedes: the old certificate is refused at once, the new one accepted.
 	later := t0.Add(3 * time.Hour)
 	renewed := e.issue(e.machineID, t0.Add(2*time.Hour))
-	refused("superseded", good.Cert, later)
+	refusedFor("superseded", "revoked at", good.Cert, later)
 	if _, _, err := certs.CheckPresented(ctx, e.pool, renewed.Cert, later); err != nil {
 		t.Fatalf("renewed: %v", err)
 	}
@@ -313,7 +319,7 @@ func TestCheckPresented(t *testing.T) {
 	if _, err := e.pool.Exec(ctx, `UPDATE client_certificates SET expires_at = $2 WHERE serial = $1`, renewed.Serial, later); err != nil {
 		t.Fatal(err)
 	}
-	refused("record expired", renewed.Cert, later)
+	refusedFor("record expired", "expired", renewed.Cert, later)
 	if _, err := e.pool.Exec(ctx, `UPDATE client_certificates SET expires_at = $2 WHERE serial = $1`, renewed.Serial, renewed.ExpiresAt); err != nil {
 		t.Fatal(err)
 	}
@@ -321,5 +327,5 @@ func TestCheckPresented(t *testing.T) {
 	if _, err := e.pool.Exec(ctx, `DELETE FROM machines WHERE id = $1`, e.machineID); err != nil {
 		t.Fatal(err)
 	}
-	refused("machine deleted", renewed.Cert, later)
+	refusedFor("machine deleted", "its machine is gone", renewed.Cert, later)
 }

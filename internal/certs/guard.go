@@ -37,7 +37,7 @@ func Guard(pool *pgxpool.Pool, clk clock.Clock, logger *slog.Logger) func(routes
 				clientID, machineID, err = CheckPresented(req.Context(), pool, cert, clk.Now())
 			}
 			if err != nil {
-				if _, refused := apperr.As(err); refused {
+				if e, ok := apperr.As(err); ok && e.Code == apperr.Unauthenticated {
 					logger.InfoContext(req.Context(), "agent certificate refused", "reason", err.Error())
 				}
 				httpx.WriteError(w, req, logger, err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/db"
 )
 
 // IssueRequest asks for a certificate for one machine of one client.
@@ -46,9 +47,9 @@ func Issue(ctx context.Context, pool *pgxpool.Pool, authority *ca.CA, req IssueR
 	var out Issued
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		err = db.InTxAt(ctx, pool, now, func(tx *db.Tx) error {
 			var e error
-			out, e = IssueTx(ctx, tx, authority, req, now)
+			out, e = IssueTx(ctx, tx, authority, req)
 			return e
 		})
 		if err == nil || !retryable(err) {
@@ -60,19 +61,18 @@ func Issue(ctx context.Context, pool *pgxpool.Pool, authority *ca.CA, req IssueR
 
 // IssueTx is Issue inside the caller's transaction (bootstrap creates the machine and its
 // first certificate together). It locks the machine row first: issuances for one machine
-// run one after the other, and the last one holds the only unrevoked certificate.
-func IssueTx(ctx context.Context, tx pgx.Tx, authority *ca.CA, req IssueRequest, now time.Time) (Issued, error) {
+// run one after the other, and the last one holds the only unrevoked certificate. The
+// certificate is issued at tx.Now, and every row written carries that instant.
+func IssueTx(ctx context.Context, tx *db.Tx, authority *ca.CA, req IssueRequest) (Issued, error) {
 	if authority == nil {
 		return Issued{}, errors.New("certs: no certificate authority configured")
 	}
+	now := tx.Now
 	var locked string
 	err := tx.QueryRow(ctx, `SELECT id FROM machines WHERE id = $1 AND client_id = $2 FOR UPDATE`,
 		req.MachineID, req.ClientID).Scan(&locked)
-	if isNoRows(err) {
-		return Issued{}, ErrMachineNotFound
-	}
 	if err != nil {
-		return Issued{}, fmt.Errorf("certs: lock machine: %w", err)
+		return Issued{}, db.Error(err, "certs: lock machine", db.On(db.NoRows, ErrMachineNotFound))
 	}
 
 	cert, err := authority.IssueClient(req.PublicKey, CommonName(req.ClientID, req.MachineID), now, Validity(now))
@@ -89,21 +89,21 @@ func IssueTx(ctx context.Context, tx pgx.Tx, authority *ca.CA, req IssueRequest,
 		WHERE machine_id = $1 AND client_id = $2 AND revoked_at IS NULL
 		RETURNING serial`, req.MachineID, req.ClientID, now)
 	if err != nil {
-		return Issued{}, fmt.Errorf("certs: supersede: %w", err)
+		return Issued{}, db.Error(err, "certs: supersede")
 	}
 	if out.Superseded, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-		return Issued{}, fmt.Errorf("certs: supersede: %w", err)
+		return Issued{}, db.Error(err, "certs: supersede")
 	}
 	if err := tx.QueryRow(ctx, `
-		INSERT INTO client_certificates (client_id, machine_id, serial, issued_at, expires_at, created_by)
-		VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid) RETURNING id`,
+		INSERT INTO client_certificates (client_id, machine_id, serial, issued_at, expires_at, created_by, created_at)
+		VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid, $4) RETURNING id`,
 		req.ClientID, req.MachineID, out.Serial, out.IssuedAt, out.ExpiresAt, req.CreatedBy).Scan(&out.ID); err != nil {
-		return Issued{}, fmt.Errorf("certs: record: %w", err)
+		return Issued{}, db.Error(err, "certs: record")
 	}
 	if _, err := tx.Exec(ctx, `
 		UPDATE machines SET cert_serial = $2, cert_issued_at = $3, cert_expires_at = $4, cert_revoked_at = NULL, updated_at = $3
 		WHERE id = $1`, req.MachineID, out.Serial, out.IssuedAt, out.ExpiresAt); err != nil {
-		return Issued{}, fmt.Errorf("certs: machine columns: %w", err)
+		return Issued{}, db.Error(err, "certs: machine columns")
 	}
 
 	action := "certificate_issued"
@@ -117,7 +117,7 @@ func IssueTx(ctx context.Context, tx pgx.Tx, authority *ca.CA, req IssueRequest,
 	if len(out.Superseded) > 0 {
 		details["superseded"] = out.Superseded
 	}
-	if err := audit.Log(ctx, tx, audit.Entry{ClientID: req.ClientID, UserID: req.CreatedBy, MachineID: req.MachineID,
+	if err := audit.Log(ctx, tx, now, audit.Entry{ClientID: req.ClientID, UserID: req.CreatedBy, MachineID: req.MachineID,
 		Action: action, Details: details, IP: req.IP}); err != nil {
 		return Issued{}, err
 	}

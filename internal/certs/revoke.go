@@ -2,13 +2,12 @@ package certs
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/optralis/optralis/internal/audit"
+	"github.com/optralis/optralis/internal/db"
 )
 
 // View is a machine's current certificate as the dashboard shows it.
@@ -34,20 +33,17 @@ func (v *View) compute(now time.Time) {
 
 // Get returns the certificate view of a machine of the client (ErrMachineNotFound when the
 // machine does not exist or belongs to another client).
-func Get(ctx context.Context, db Querier, clientID, machineID string, now time.Time) (View, error) {
+func Get(ctx context.Context, q db.Querier, clientID, machineID string, now time.Time) (View, error) {
 	v := View{MachineID: machineID}
 	var serial, reason *string
-	err := db.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		SELECT c.serial, c.issued_at, c.expires_at, c.revoked_at, c.revocation_reason
 		FROM machines m
 		LEFT JOIN LATERAL (`+latestCertificate+`) c ON TRUE
 		WHERE m.id = $1 AND m.client_id = $2`, machineID, clientID).
 		Scan(&serial, &v.IssuedAt, &v.ExpiresAt, &v.RevokedAt, &reason)
-	if isNoRows(err) {
-		return View{}, ErrMachineNotFound
-	}
 	if err != nil {
-		return View{}, fmt.Errorf("certs: get: %w", err)
+		return View{}, db.Error(err, "certs: get", db.On(db.NoRows, ErrMachineNotFound))
 	}
 	if serial != nil {
 		v.Serial = *serial
@@ -71,40 +67,38 @@ type RevokeRequest struct {
 // Revoke revokes the machine's unrevoked certificate and brings machines.cert_* in line,
 // in one transaction. The agent is refused from its very next request (CheckPresented
 // reads the record). Revoking again is a no-op that answers the current view
-// (idempotent); a machine that never had a certificate is ErrNoCertificate.
+// (idempotent); a machine that never had a certificate is ErrNoCertificate. now stamps
+// the revocation and its audit entry.
 func Revoke(ctx context.Context, pool *pgxpool.Pool, req RevokeRequest, now time.Time) (v View, revoked bool, err error) {
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err = db.InTxAt(ctx, pool, now, func(tx *db.Tx) error {
 		var id string
 		err := tx.QueryRow(ctx, `SELECT id FROM machines WHERE id = $1 AND client_id = $2 FOR UPDATE`,
 			req.MachineID, req.ClientID).Scan(&id)
-		if isNoRows(err) {
-			return ErrMachineNotFound
-		}
 		if err != nil {
-			return fmt.Errorf("certs: lock machine: %w", err)
+			return db.Error(err, "certs: lock machine", db.On(db.NoRows, ErrMachineNotFound))
 		}
 		var serial string
 		err = tx.QueryRow(ctx, `
 			UPDATE client_certificates SET revoked_at = $3, revocation_reason = $4
 			WHERE machine_id = $1 AND client_id = $2 AND revoked_at IS NULL
-			RETURNING serial`, req.MachineID, req.ClientID, now, req.Reason).Scan(&serial)
+			RETURNING serial`, req.MachineID, req.ClientID, tx.Now, req.Reason).Scan(&serial)
 		switch {
-		case isNoRows(err):
+		case db.IsNoRows(err):
 			// Nothing active: already revoked (idempotent) or never issued.
 		case err != nil:
-			return fmt.Errorf("certs: revoke: %w", err)
+			return db.Error(err, "certs: revoke")
 		default:
 			revoked = true
 			sql, args := SyncStatement(req.MachineID)
 			if _, err := tx.Exec(ctx, sql, args...); err != nil {
-				return fmt.Errorf("certs: machine columns: %w", err)
+				return db.Error(err, "certs: machine columns")
 			}
-			if err := audit.Log(ctx, tx, audit.Entry{ClientID: req.ClientID, UserID: req.UserID, MachineID: req.MachineID,
+			if err := audit.Log(ctx, tx, tx.Now, audit.Entry{ClientID: req.ClientID, UserID: req.UserID, MachineID: req.MachineID,
 				Action: "certificate_revoked", Details: map[string]any{"serial": serial, "reason": req.Reason}, IP: req.IP}); err != nil {
 				return err
 			}
 		}
-		v, err = Get(ctx, tx, req.ClientID, req.MachineID, now)
+		v, err = Get(ctx, tx, req.ClientID, req.MachineID, tx.Now)
 		if err == nil && v.Status == StatusUnknown {
 			return ErrNoCertificate
 		}

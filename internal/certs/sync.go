@@ -2,9 +2,10 @@ package certs
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/optralis/optralis/internal/db"
 )
 
 // syncSQL brings machines.cert_serial/issued_at/expires_at/revoked_at in line with the
@@ -34,11 +35,11 @@ func QueueSync(b *pgx.Batch, machineID string) *pgx.QueuedQuery {
 }
 
 // Sync runs the statement on its own and tells whether the machine's columns changed.
-func Sync(ctx context.Context, db Querier, machineID string) (bool, error) {
+func Sync(ctx context.Context, q db.Querier, machineID string) (bool, error) {
 	sql, args := SyncStatement(machineID)
-	tag, err := db.Exec(ctx, sql, args...)
+	tag, err := q.Exec(ctx, sql, args...)
 	if err != nil {
-		return false, fmt.Errorf("certs: sync: %w", err)
+		return false, db.Error(err, "certs: sync")
 	}
 	return tag.RowsAffected() > 0, nil
 }

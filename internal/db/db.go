@@ -1,4 +1,6 @@
-// Package db opens the PostgreSQL connection pool, sized for where the code runs.
+// Package db is the storage toolkit: the connection pool sized for where the code runs,
+// the one Querier interface, transactions with one instant (InTx, Tx.Now), and the one
+// mapping from SQLSTATEs and no-rows to apperr errors (Error).
 package db
 
 import (

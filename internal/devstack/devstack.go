@@ -132,7 +132,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 		return err
 	}
 	fmt.Fprintf(out, "Database: schema version %d, time-series mode %s (%d migrations applied now)\n", mres.Version, mres.Mode, len(mres.Applied))
-	sres, err := seed.Run(ctx, core.Pool, cfg.DefaultAdminPassword, true)
+	sres, err := seed.Run(ctx, core.Pool, cfg.DefaultAdminPassword, true, now)
 	if err != nil {
 		return err
 	}

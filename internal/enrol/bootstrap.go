@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -19,7 +18,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -29,6 +27,7 @@ import (
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/validate"
 )
@@ -196,7 +195,7 @@ func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, err
 	hash := HashToken(req.Token)
 	var res Result
 	cacheSet := false
-	err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
+	err = db.InTxAt(ctx, d.Pool, now, func(tx *db.Tx) error {
 		var tokenID, clientID, storedHash string
 		var createdBy *string
 		err := tx.QueryRow(ctx, `
@@ -205,14 +204,14 @@ func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, err
 			  AND (max_usage = 0 OR usage_count < max_usage)
 			RETURNING id::text, client_id::text, token_hash, created_by::text`, hash, now).
 			Scan(&tokenID, &clientID, &storedHash, &createdBy)
-		if isNoRows(err) || (err == nil && subtle.ConstantTimeCompare([]byte(storedHash), []byte(hash)) != 1) {
+		if db.IsNoRows(err) || (err == nil && subtle.ConstantTimeCompare([]byte(storedHash), []byte(hash)) != 1) {
 			d.Logger.InfoContext(ctx, "bootstrap refused", "reason", "unknown, expired, revoked or used-up token", "ip", ip)
 			return ErrInvalidToken
 		}
 		if err != nil {
-			return fmt.Errorf("enrol: use token: %w", err)
+			return db.Error(err, "enrol: use token")
 		}
-		maxMachines, err := checkLicence(ctx, tx, clientID, now)
+		maxMachines, err := checkLicence(ctx, tx, clientID, tx.Now)
 		if err != nil {
 			return err
 		}
@@ -236,22 +235,23 @@ func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, err
 			osBuild = &req.OSBuild
 		}
 		if err := tx.QueryRow(ctx, `
-			INSERT INTO machines (client_id, hostname, os, os_version, os_build, arch, ip_address, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $8) RETURNING id::text`,
-			clientID, req.Hostname, req.OS, req.OSVersion, osBuild, req.Arch, ip, now).Scan(&res.MachineID); err != nil {
-			return fmt.Errorf("enrol: create machine: %w", err)
+			INSERT INTO machines (client_id, hostname, os, os_version, os_build, arch, ip_address,
+			    collector_config_updated_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $8, $8) RETURNING id::text`,
+			clientID, req.Hostname, req.OS, req.OSVersion, osBuild, req.Arch, ip, tx.Now).Scan(&res.MachineID); err != nil {
+			return db.Error(err, "enrol: create machine")
 		}
 		userID := ""
 		if createdBy != nil {
 			userID = *createdBy
 		}
-		if err := audit.Log(ctx, tx, audit.Entry{ClientID: clientID, UserID: userID, MachineID: res.MachineID, IP: ip,
+		if err := audit.Log(ctx, tx, tx.Now, audit.Entry{ClientID: clientID, UserID: userID, MachineID: res.MachineID, IP: ip,
 			Action: "machine_enrolled", Details: map[string]any{"token_id": tokenID, "hostname": req.Hostname, "os": req.OS,
 				"arch": req.Arch, "server_generated_key": keyPEM != nil}}); err != nil {
 			return err
 		}
 		issued, err := certs.IssueTx(ctx, tx, d.CA, certs.IssueRequest{ClientID: clientID, MachineID: res.MachineID,
-			PublicKey: pub, CreatedBy: userID, IP: ip, Reason: "enrolment"}, now)
+			PublicKey: pub, CreatedBy: userID, IP: ip, Reason: "enrolment"})
 		if err != nil {
 			return err
 		}
@@ -279,12 +279,12 @@ func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, err
 // checkLicence locks the client's row (bootstraps of one client run one after another,
 // which keeps the machine count exact), refuses a disabled client or an expired licence,
 // and returns the licence's machine limit.
-func checkLicence(ctx context.Context, tx pgx.Tx, clientID string, now time.Time) (maxMachines int, err error) {
+func checkLicence(ctx context.Context, tx db.Querier, clientID string, now time.Time) (maxMachines int, err error) {
 	var active bool
 	var expires *time.Time
 	if err := tx.QueryRow(ctx, `SELECT is_active, license_expires_at, max_machines FROM clients WHERE id = $1 FOR UPDATE`, clientID).
 		Scan(&active, &expires, &maxMachines); err != nil {
-		return 0, fmt.Errorf("enrol: client: %w", err)
+		return 0, db.Error(err, "enrol: client")
 	}
 	if !active {
 		return 0, apperr.New(apperr.Forbidden, "this client account is disabled: machines cannot be enrolled")

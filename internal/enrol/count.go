@@ -3,15 +3,13 @@ package enrol
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/db"
 )
 
 // MachineCountTTL is the spec's cache lifetime for a client's machine count.
@@ -32,7 +30,7 @@ type MachineCount struct {
 
 // Get returns the client's machine count: the cached value, or a database count that is
 // then cached (SET NX: never over a value a writer has just set) for MachineCountTTL.
-func (c MachineCount) Get(ctx context.Context, db certs.Querier, clientID string) (int, error) {
+func (c MachineCount) Get(ctx context.Context, q db.Querier, clientID string) (int, error) {
 	if c.Redis != nil {
 		v, err := c.Redis.Get(ctx, MachineCountKey(clientID)).Result()
 		if err == nil {
@@ -43,7 +41,7 @@ func (c MachineCount) Get(ctx context.Context, db certs.Querier, clientID string
 			c.warn(ctx, "read", err)
 		}
 	}
-	n, err := CountMachines(ctx, db, clientID)
+	n, err := CountMachines(ctx, q, clientID)
 	if err != nil {
 		return 0, err
 	}
@@ -83,12 +81,10 @@ func (c MachineCount) warn(ctx context.Context, op string, err error) {
 }
 
 // CountMachines counts the client's machines in the database.
-func CountMachines(ctx context.Context, db certs.Querier, clientID string) (int, error) {
+func CountMachines(ctx context.Context, q db.Querier, clientID string) (int, error) {
 	var n int
-	if err := db.QueryRow(ctx, `SELECT count(*) FROM machines WHERE client_id = $1`, clientID).Scan(&n); err != nil {
-		return 0, fmt.Errorf("enrol: count machines: %w", err)
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM machines WHERE client_id = $1`, clientID).Scan(&n); err != nil {
+		return 0, db.Error(err, "enrol: count machines")
 	}
 	return n, nil
 }
-
-func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

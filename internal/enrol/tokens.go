@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
-	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/db"
 )
 
 // Install token rules (spec "Install Tokens"): 256 random bits, URL-safe base64 with
@@ -114,16 +113,16 @@ func CreateToken(ctx context.Context, pool *pgxpool.Pool, req CreateRequest, now
 		return Token{}, "", err
 	}
 	var t Token
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err = db.InTxAt(ctx, pool, now, func(tx *db.Tx) error {
 		var err error
 		t, err = scanToken(tx.QueryRow(ctx, `
 			INSERT INTO install_tokens (client_id, token_hash, name, expires_at, max_usage, created_by, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid, $7, $7)
 			RETURNING `+tokenColumns, req.ClientID, HashToken(secret), req.Name, now.Add(req.TTL), req.MaxUsage, req.UserID, now))
 		if err != nil {
-			return fmt.Errorf("enrol: create token: %w", err)
+			return db.Error(err, "enrol: create token")
 		}
-		return audit.Log(ctx, tx, audit.Entry{ClientID: req.ClientID, UserID: req.UserID, Action: "install_token_created", IP: req.IP,
+		return audit.Log(ctx, tx, tx.Now, audit.Entry{ClientID: req.ClientID, UserID: req.UserID, Action: "install_token_created", IP: req.IP,
 			Details: map[string]any{"token_id": t.ID, "name": t.Name, "expires_at": t.ExpiresAt, "max_usage": t.MaxUsage}})
 	})
 	if err != nil {
@@ -134,14 +133,14 @@ func CreateToken(ctx context.Context, pool *pgxpool.Pool, req CreateRequest, now
 }
 
 // ListTokens returns the client's tokens, newest first.
-func ListTokens(ctx context.Context, db certs.Querier, clientID string, now time.Time) ([]Token, error) {
-	rows, err := db.Query(ctx, `SELECT `+tokenColumns+` FROM install_tokens WHERE client_id = $1 ORDER BY created_at DESC, id`, clientID)
+func ListTokens(ctx context.Context, q db.Querier, clientID string, now time.Time) ([]Token, error) {
+	rows, err := q.Query(ctx, `SELECT `+tokenColumns+` FROM install_tokens WHERE client_id = $1 ORDER BY created_at DESC, id`, clientID)
 	if err != nil {
-		return nil, fmt.Errorf("enrol: list tokens: %w", err)
+		return nil, db.Error(err, "enrol: list tokens")
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Token, error) { return scanToken(r) })
 	if err != nil {
-		return nil, fmt.Errorf("enrol: list tokens: %w", err)
+		return nil, db.Error(err, "enrol: list tokens")
 	}
 	for i := range list {
 		list[i].compute(now)
@@ -158,33 +157,30 @@ var ErrTokenNotFound = apperr.New(apperr.NotFound, "install token not found")
 // RevokeToken revokes one of the client's tokens. Revoking a revoked token changes nothing
 // (idempotent); the first revocation is audited.
 func RevokeToken(ctx context.Context, pool *pgxpool.Pool, clientID, id, userID, ip string, now time.Time) error {
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	return db.InTxAt(ctx, pool, now, func(tx *db.Tx) error {
 		var revokedAt *time.Time
 		err := tx.QueryRow(ctx, `SELECT revoked_at FROM install_tokens WHERE id = $1 AND client_id = $2 FOR UPDATE`,
 			id, clientID).Scan(&revokedAt)
-		if isNoRows(err) {
-			return ErrTokenNotFound
-		}
 		if err != nil {
-			return fmt.Errorf("enrol: revoke token: %w", err)
+			return db.Error(err, "enrol: revoke token", db.On(db.NoRows, ErrTokenNotFound))
 		}
 		if revokedAt != nil {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE install_tokens SET revoked_at = $2, updated_at = $2 WHERE id = $1`, id, now); err != nil {
-			return fmt.Errorf("enrol: revoke token: %w", err)
+		if _, err := tx.Exec(ctx, `UPDATE install_tokens SET revoked_at = $2, updated_at = $2 WHERE id = $1`, id, tx.Now); err != nil {
+			return db.Error(err, "enrol: revoke token")
 		}
-		return audit.Log(ctx, tx, audit.Entry{ClientID: clientID, UserID: userID, Action: "install_token_revoked", IP: ip,
+		return audit.Log(ctx, tx, tx.Now, audit.Entry{ClientID: clientID, UserID: userID, Action: "install_token_revoked", IP: ip,
 			Details: map[string]any{"token_id": id}})
 	})
 }
 
 // CleanupExpiredTokens deletes the tokens expired for more than 24 hours (the cleanup job
 // calls it) and returns how many went.
-func CleanupExpiredTokens(ctx context.Context, db certs.Querier, now time.Time) (int, error) {
-	tag, err := db.Exec(ctx, `DELETE FROM install_tokens WHERE expires_at < $1`, now.Add(-CleanupAfter))
+func CleanupExpiredTokens(ctx context.Context, q db.Querier, now time.Time) (int, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM install_tokens WHERE expires_at < $1`, now.Add(-CleanupAfter))
 	if err != nil {
-		return 0, fmt.Errorf("enrol: cleanup tokens: %w", err)
+		return 0, db.Error(err, "enrol: cleanup tokens")
 	}
 	return int(tag.RowsAffected()), nil
 }

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/klauspost/compress/gzip"
 	"github.com/redis/go-redis/v9"
@@ -26,6 +24,7 @@ import (
 	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
 )
 
@@ -147,6 +146,10 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	}
 	changed, dbVersion, err := s.send(ctx, b)
 	if err != nil {
+		if errors.Is(err, certs.ErrRefused) {
+			// The agent gets one generic 401; the database's reason goes to the log.
+			s.d.Logger.InfoContext(ctx, "agent certificate refused", "reason", err.Error())
+		}
 		return Answer{}, err
 	}
 	if !cached {
@@ -174,9 +177,6 @@ func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version
 	}
 	var v *string
 	if err := br.QueryRow().Scan(&changed, &v); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return false, "", apperr.New(apperr.Unauthenticated, "unknown machine")
-		}
 		return false, "", storeError(err)
 	}
 	if v != nil {
@@ -185,20 +185,18 @@ func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version
 	return changed, version, nil
 }
 
+// errUnknownMachine answers an agent whose machine was deleted after the guard admitted it.
+var errUnknownMachine = apperr.New(apperr.Unauthenticated, "unknown machine")
+
+// storeError maps the batch's errors: the certificate check's refusal (certs.ErrRefused,
+// the database's reason kept for the log), a machine gone (foreign key, or no row to
+// answer), and db.Error's defaults for the rest (a check, range or length violation
+// the validation did not catch is still the agent's data: 400).
 func storeError(err error) error {
-	if certs.IsRefusedInBatch(err) {
-		return apperr.New(apperr.Unauthenticated, "certificate not accepted")
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "23503": // the machine was deleted after the guard admitted it
-			return apperr.New(apperr.Unauthenticated, "unknown machine")
-		case "23514", "22003", "22001": // a bound we did not catch: still the agent's data
-			return apperr.New(apperr.Invalid, "a value is out of range for its column")
-		}
-	}
-	return fmt.Errorf("heartbeat: batch: %w", err)
+	return db.Error(err, "heartbeat: batch",
+		db.On(db.AgentRefused, certs.ErrRefused),
+		db.On(db.ForeignKeyViolation, errUnknownMachine),
+		db.On(db.NoRows, errUnknownMachine))
 }
 
 // ReadBody reads a heartbeat body, gunzipping it when it starts with the gzip magic bytes
@@ -262,11 +260,9 @@ func (s *Service) client(ctx context.Context, clientID string) (clientInfo, erro
 		SELECT c.agent_channel, r.metrics_retention_days, r.events_retention_days
 		FROM clients c JOIN license_retention r ON r.license_tier = c.license_tier WHERE c.id = $1`, clientID).
 		Scan(&ci.channel, &ci.retention.MetricsDays, &ci.retention.EventsDays)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return clientInfo{}, apperr.New(apperr.Unauthenticated, "unknown client")
-	}
 	if err != nil {
-		return clientInfo{}, fmt.Errorf("heartbeat: client: %w", err)
+		return clientInfo{}, db.Error(err, "heartbeat: client",
+			db.On(db.NoRows, apperr.New(apperr.Unauthenticated, "unknown client")))
 	}
 	ci.loaded = now
 	s.mu.Lock()
@@ -310,12 +306,14 @@ func (s *Service) storeVersion(ctx context.Context, channel, version string) {
 	}
 }
 
-// SetAgentVersion records a channel's latest agent version and drops the cached copy.
-func SetAgentVersion(ctx context.Context, pool *pgxpool.Pool, rc *redis.Client, prefix, channel, version string) error {
+// SetAgentVersion records a channel's latest agent version (stamped now) and drops the
+// cached copy.
+func SetAgentVersion(ctx context.Context, pool *pgxpool.Pool, rc *redis.Client, prefix, channel, version string, now time.Time) error {
 	if _, err := pool.Exec(ctx, `
-		INSERT INTO schema_settings (key, value) VALUES ($1, $2)
-		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, AgentVersionKey(channel), version); err != nil {
-		return fmt.Errorf("heartbeat: set agent version: %w", err)
+		INSERT INTO schema_settings (key, value, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+		AgentVersionKey(channel), version, now); err != nil {
+		return db.Error(err, "heartbeat: set agent version")
 	}
 	if rc != nil {
 		_ = rc.Del(ctx, prefix+"agent:version:"+channel).Err()
@@ -341,12 +339,10 @@ func (s *Service) HandleCollectors() http.Handler {
 		var out CollectorConfig
 		var cfg []byte
 		err := s.d.Pool.QueryRow(r.Context(), `
-			UPDATE machines SET last_config_sync = now() WHERE id = $1
-			RETURNING collector_config::text, collector_config_updated_at`, agent.MachineID).Scan(&cfg, &out.UpdatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			err = apperr.New(apperr.Unauthenticated, "unknown machine")
-		}
+			UPDATE machines SET last_config_sync = $2 WHERE id = $1
+			RETURNING collector_config::text, collector_config_updated_at`, agent.MachineID, s.d.Clock.Now()).Scan(&cfg, &out.UpdatedAt)
 		if err != nil {
+			err = db.Error(err, "heartbeat: collector config", db.On(db.NoRows, errUnknownMachine))
 			httpx.WriteError(w, r, s.d.Logger, err)
 			return
 		}

@@ -59,6 +59,8 @@ type options struct {
 	tracer pgx.QueryTracer
 	// asyncCommit turns synchronous_commit off (benchmark diagnostic: the WAL flush share).
 	asyncCommit bool
+	// clock is the service's and the guard's clock; nil: the system clock.
+	clock clock.Clock
 }
 
 func setup(t testing.TB, o options) *env {
@@ -92,9 +94,13 @@ func setup(t testing.TB, o options) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, pool: pool, authority: authority, now: now, prefix: prefix}
-	e.hb = heartbeat.New(heartbeat.Deps{Pool: pool, Redis: rc, Clock: clock.System{}, Logger: testenv.Discard(),
+	clk := o.clock
+	if clk == nil {
+		clk = clock.System{}
+	}
+	e.hb = heartbeat.New(heartbeat.Deps{Pool: pool, Redis: rc, Clock: clk, Logger: testenv.Discard(),
 		RedisPrefix: prefix, Limit: o.limit})
-	e.core = app.Core{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clock.System{}}
+	e.core = app.Core{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clk}
 	h, err := heartbeatfn.New(e.core, e.hb)
 	if err != nil {
 		t.Fatal(err)
@@ -519,7 +525,7 @@ func TestRedisDown(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = dead.Close() })
 	e := setup(t, options{redis: dead, limit: ratelimit.Limit{Burst: 3, Period: time.Minute}})
-	if err := heartbeat.SetAgentVersion(context.Background(), e.pool, nil, "", "stable", "1.5.0"); err != nil {
+	if err := heartbeat.SetAgentVersion(context.Background(), e.pool, nil, "", "stable", "1.5.0", e.now); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
@@ -543,7 +549,7 @@ func TestAgentVersionFromRedisThenDatabase(t *testing.T) {
 		t.Fatalf("no version: %s", r.raw)
 	}
 	_ = rc.Del(ctx, e.prefix+"agent:version:stable")
-	if err := heartbeat.SetAgentVersion(ctx, e.pool, rc, e.prefix, "stable", "2.0.0"); err != nil {
+	if err := heartbeat.SetAgentVersion(ctx, e.pool, rc, e.prefix, "stable", "2.0.0", e.now); err != nil {
 		t.Fatal(err)
 	}
 	if r := e.post(payload(e.now.Add(-2 * time.Second))); r.body["latest_agent_version"] != "2.0.0" {
@@ -680,4 +686,37 @@ func TestNextInterval(t *testing.T) {
 		}
 	}
 	_ = fmt.Sprint()
+}
+
+// One clock: every row a heartbeat and a collector-config fetch write carries the
+// application's instant (a fixed clock here), never the database server's.
+func TestRowsStampedWithTheClock(t *testing.T) {
+	t.Parallel()
+	at := time.Now().UTC().Add(10 * time.Minute).Truncate(time.Microsecond)
+	e := setup(t, options{clock: clock.Fixed(at)})
+	ctx := context.Background()
+	if r := e.post(payload(at.Add(-time.Minute))); r.code != 200 {
+		t.Fatalf("heartbeat: %d %s", r.code, r.raw)
+	}
+	if r := e.do("GET", "/agent/config/collectors", e.cert, nil, nil); r.code != 200 {
+		t.Fatalf("collectors: %d %s", r.code, r.raw)
+	}
+	if err := heartbeat.SetAgentVersion(ctx, e.pool, nil, "", "beta", "9.9.9", at); err != nil {
+		t.Fatal(err)
+	}
+	for what, sql := range map[string]string{
+		"machine_inventory.updated_at":      `SELECT min(updated_at) = max(updated_at) AND min(updated_at) = $2 FROM machine_inventory WHERE machine_id = $1`,
+		"machine_collector_data.updated_at": `SELECT count(*) > 0 AND min(updated_at) = $2 AND max(updated_at) = $2 FROM machine_collector_data WHERE machine_id = $1`,
+		"machines.last_seen":                `SELECT last_seen = $2 FROM machines WHERE id = $1`,
+		"machines.last_config_sync":         `SELECT last_config_sync = $2 FROM machines WHERE id = $1`,
+		"schema_settings.updated_at":        `SELECT updated_at = $2 FROM schema_settings WHERE key = 'agent_version:beta' AND $1::uuid IS NOT NULL`,
+	} {
+		var ok *bool
+		if err := e.pool.QueryRow(ctx, sql, e.machineID, at).Scan(&ok); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ok == nil || !*ok {
+			t.Errorf("%s is not the clock's %v", what, at)
+		}
+	}
 }

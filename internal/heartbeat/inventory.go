@@ -62,33 +62,33 @@ const (
 	upsertSecurity = `
 INSERT INTO machine_inventory (machine_id, antivirus_name, antivirus_version, antivirus_enabled, antivirus_updated,
     firewall_enabled, bitlocker_enabled, secure_boot_enabled, ports_open, ports_risky_open, all_ports, risky_ports_details, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, now())
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13)
 ON CONFLICT (machine_id) DO UPDATE SET antivirus_name = EXCLUDED.antivirus_name, antivirus_version = EXCLUDED.antivirus_version,
     antivirus_enabled = EXCLUDED.antivirus_enabled, antivirus_updated = EXCLUDED.antivirus_updated,
     firewall_enabled = EXCLUDED.firewall_enabled, bitlocker_enabled = EXCLUDED.bitlocker_enabled,
     secure_boot_enabled = EXCLUDED.secure_boot_enabled, ports_open = EXCLUDED.ports_open,
     ports_risky_open = EXCLUDED.ports_risky_open, all_ports = EXCLUDED.all_ports,
-    risky_ports_details = EXCLUDED.risky_ports_details, updated_at = now()`
+    risky_ports_details = EXCLUDED.risky_ports_details, updated_at = EXCLUDED.updated_at`
 	upsertServices = `
 INSERT INTO machine_inventory (machine_id, services_total, services_running, services_failed, all_services, failed_services, updated_at)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, now())
+VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)
 ON CONFLICT (machine_id) DO UPDATE SET services_total = EXCLUDED.services_total, services_running = EXCLUDED.services_running,
     services_failed = EXCLUDED.services_failed, all_services = EXCLUDED.all_services,
-    failed_services = EXCLUDED.failed_services, updated_at = now()`
+    failed_services = EXCLUDED.failed_services, updated_at = EXCLUDED.updated_at`
 	upsertSoftware = `
 INSERT INTO machine_inventory (machine_id, software_count, software_details, users_total, users_admin, users_details, updated_at)
-VALUES ($1, $2, $3::jsonb, $4, $5, $6::jsonb, now())
+VALUES ($1, $2, $3::jsonb, $4, $5, $6::jsonb, $7)
 ON CONFLICT (machine_id) DO UPDATE SET software_count = EXCLUDED.software_count, software_details = EXCLUDED.software_details,
-    users_total = EXCLUDED.users_total, users_admin = EXCLUDED.users_admin, users_details = EXCLUDED.users_details, updated_at = now()`
+    users_total = EXCLUDED.users_total, users_admin = EXCLUDED.users_admin, users_details = EXCLUDED.users_details, updated_at = EXCLUDED.updated_at`
 	upsertNetwork = `
-INSERT INTO machine_inventory (machine_id, network_interfaces, updated_at) VALUES ($1, $2::jsonb, now())
-ON CONFLICT (machine_id) DO UPDATE SET network_interfaces = EXCLUDED.network_interfaces, updated_at = now()`
+INSERT INTO machine_inventory (machine_id, network_interfaces, updated_at) VALUES ($1, $2::jsonb, $3)
+ON CONFLICT (machine_id) DO UPDATE SET network_interfaces = EXCLUDED.network_interfaces, updated_at = EXCLUDED.updated_at`
 	upsertPatches = `
 INSERT INTO machine_inventory (machine_id, pending_updates, security_updates, reboot_required, patches_auto_update, patches_last_check, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, now())
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (machine_id) DO UPDATE SET pending_updates = EXCLUDED.pending_updates, security_updates = EXCLUDED.security_updates,
     reboot_required = EXCLUDED.reboot_required, patches_auto_update = EXCLUDED.patches_auto_update,
-    patches_last_check = EXCLUDED.patches_last_check, updated_at = now()`
+    patches_last_check = EXCLUDED.patches_last_check, updated_at = EXCLUDED.updated_at`
 )
 
 // jsonText is raw JSON as a text argument cast to jsonb in SQL; nil stays NULL.
@@ -196,8 +196,9 @@ func deriveInventory(collectors map[string]json.RawMessage, bad problems) *Inven
 	return inv
 }
 
-// queue adds the inventory upserts to b (one statement per collector present).
-func (inv *Inventory) queue(b *pgx.Batch, machineID string) {
+// queue adds the inventory upserts to b (one statement per collector present), stamped
+// updated_at = now (the heartbeat's instant; the last argument of each statement).
+func (inv *Inventory) queue(b *pgx.Batch, machineID string, now time.Time) {
 	if inv == nil {
 		return
 	}
@@ -207,7 +208,8 @@ func (inv *Inventory) queue(b *pgx.Batch, machineID string) {
 	}{{upsertSecurity, inv.security}, {upsertServices, inv.services}, {upsertSoftware, inv.software},
 		{upsertNetwork, inv.network}, {upsertPatches, inv.patches}} {
 		if s.args != nil {
-			b.Queue(s.sql, append([]any{machineID}, s.args...)...)
+			args := append(append(make([]any, 0, len(s.args)+2), machineID), s.args...)
+			b.Queue(s.sql, append(args, now)...)
 		}
 	}
 }

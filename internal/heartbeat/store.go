@@ -32,8 +32,8 @@ ON CONFLICT (machine_id, recorded_at, device) DO NOTHING`
 	// A snapshot only moves forward: a late retry of an older heartbeat leaves a newer one.
 	upsertCollectors = `
 INSERT INTO machine_collector_data (machine_id, collector, data, collected_at, updated_at)
-SELECT $1::uuid, c, d::jsonb, $2::timestamptz, now() FROM unnest($3::text[], $4::text[]) AS x (c, d)
-ON CONFLICT (machine_id, collector) DO UPDATE SET data = EXCLUDED.data, collected_at = EXCLUDED.collected_at, updated_at = now()
+SELECT $1::uuid, c, d::jsonb, $2::timestamptz, $5::timestamptz FROM unnest($3::text[], $4::text[]) AS x (c, d)
+ON CONFLICT (machine_id, collector) DO UPDATE SET data = EXCLUDED.data, collected_at = EXCLUDED.collected_at, updated_at = EXCLUDED.updated_at
 WHERE machine_collector_data.collected_at <= EXCLUDED.collected_at`
 	// The last statement writes the machine row and reads back what the answer needs, so
 	// the answer costs no extra round trip: whether the collector configuration changed
@@ -113,9 +113,9 @@ func (w write) queue(b *pgx.Batch) {
 		for name, raw := range p.Collectors {
 			names, data = append(names, name), append(data, string(raw))
 		}
-		b.Queue(upsertCollectors, id, at, names, data)
+		b.Queue(upsertCollectors, id, at, names, data, w.now)
 	}
-	w.inv.queue(b, id)
+	w.inv.queue(b, id, w.now)
 	certs.QueueSync(b, id)
 	b.Queue(touchMachine, id, w.now, p.AgentVersion, w.ip, w.wantVersion)
 }

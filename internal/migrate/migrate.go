@@ -10,12 +10,12 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
+	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/migrations"
 )
 
@@ -136,7 +136,7 @@ func RecordedMode(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 	}
 	var mode string
 	err := pool.QueryRow(ctx, `SELECT value FROM schema_settings WHERE key = 'timeseries_mode'`).Scan(&mode)
-	if errors.Is(err, pgx.ErrNoRows) {
+	if db.IsNoRows(err) {
 		return "", nil
 	}
 	return mode, err

@@ -4,13 +4,14 @@ package seed
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/optralis/optralis/internal/db"
 )
 
 // BcryptCost is the spec's password hashing cost.
@@ -31,8 +32,9 @@ type Result struct {
 }
 
 // Run creates the platform admin (password given, or generated) and the demo client when
-// they do not exist yet. It is idempotent. The admin must change the password at first login.
-func Run(ctx context.Context, pool *pgxpool.Pool, adminPassword string, withDemoClient bool) (Result, error) {
+// they do not exist yet, stamping the rows (and starting the demo licence's year) at now.
+// It is idempotent. The admin must change the password at first login.
+func Run(ctx context.Context, pool *pgxpool.Pool, adminPassword string, withDemoClient bool, now time.Time) (Result, error) {
 	var res Result
 	var exists bool
 	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE LOWER(email) = LOWER($1))`, AdminEmail).Scan(&exists); err != nil {
@@ -52,9 +54,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, adminPassword string, withDemo
 			return res, fmt.Errorf("seed: hashing: %w", err)
 		}
 		tag, err := pool.Exec(ctx, `
-			INSERT INTO users (email, password_hash, name, role, client_id, must_change_password)
-			VALUES ($1, $2, 'Platform administrator', 'platform_admin', NULL, TRUE)
-			ON CONFLICT (LOWER(email)) DO NOTHING`, AdminEmail, string(hash))
+			INSERT INTO users (email, password_hash, name, role, client_id, must_change_password,
+			    password_changed_at, created_at, updated_at)
+			VALUES ($1, $2, 'Platform administrator', 'platform_admin', NULL, TRUE, $3, $3, $3)
+			ON CONFLICT (LOWER(email)) DO NOTHING`, AdminEmail, string(hash), now)
 		if err != nil {
 			return res, fmt.Errorf("seed: admin: %w", err)
 		}
@@ -65,10 +68,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, adminPassword string, withDemo
 	}
 	if withDemoClient {
 		err := pool.QueryRow(ctx, `SELECT id FROM clients WHERE name = $1`, DemoClientName).Scan(&res.DemoClientID)
-		if errors.Is(err, pgx.ErrNoRows) {
+		if db.IsNoRows(err) {
 			err = pool.QueryRow(ctx, `
-				INSERT INTO clients (name, license_tier, max_machines, license_expires_at)
-				VALUES ($1, 'Pro', 1000, NOW() + INTERVAL '1 year') RETURNING id`, DemoClientName).Scan(&res.DemoClientID)
+				INSERT INTO clients (name, license_tier, max_machines, license_expires_at, created_at, updated_at)
+				VALUES ($1, 'Pro', 1000, $2, $3, $3) RETURNING id`, DemoClientName, now.AddDate(1, 0, 0), now).Scan(&res.DemoClientID)
 		}
 		if err != nil {
 			return res, fmt.Errorf("seed: demo client: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -18,7 +19,8 @@ func TestSeedCreatesOnceWithGeneratedPassword(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testenv.NewDB(t, migrate.ModePostgres)
-	first, err := seed.Run(ctx, pool, "", true)
+	now := time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)
+	first, err := seed.Run(ctx, pool, "", true, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,18 @@ func TestSeedCreatesOnceWithGeneratedPassword(t *testing.T) {
 	if role != "platform_admin" || !mustChange || clientID != nil {
 		t.Fatalf("admin row: role %s must_change %v client %v", role, mustChange, clientID)
 	}
-	second, err := seed.Run(ctx, pool, "", true)
+	// Every timestamp comes from the clock passed in, the licence's year included.
+	var userTimes, clientTimes int
+	var expires time.Time
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM users WHERE email = $1 AND password_changed_at = $2 AND created_at = $2 AND updated_at = $2`,
+		seed.AdminEmail, now).Scan(&userTimes); err != nil || userTimes != 1 {
+		t.Fatalf("admin timestamps not from the clock: %d rows, %v", userTimes, err)
+	}
+	if err := pool.QueryRow(ctx, `SELECT license_expires_at, (created_at = $2 AND updated_at = $2)::int FROM clients WHERE id = $1`,
+		first.DemoClientID, now).Scan(&expires, &clientTimes); err != nil || clientTimes != 1 || !expires.Equal(now.AddDate(1, 0, 0)) {
+		t.Fatalf("demo client: expires %v, stamped %d, %v", expires, clientTimes, err)
+	}
+	second, err := seed.Run(ctx, pool, "", true, now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,9 @@ package series
 
 import (
 	"context"
-	"fmt"
 	"time"
+
+	"github.com/optralis/optralis/internal/db"
 )
 
 // Deleted counts rows removed per table.
@@ -24,7 +25,7 @@ type retained struct {
 // are deleted here. Continuous aggregates (timescale mode) cannot be deleted from: the
 // deletions invalidate their buckets, and re-materialising the range (rollup.Refresher)
 // drops the buckets left without data.
-func DeleteClientData(ctx context.Context, q Querier, mode, clientID string, metricsBefore, eventsBefore time.Time) (Deleted, error) {
+func DeleteClientData(ctx context.Context, q db.Querier, mode, clientID string, metricsBefore, eventsBefore time.Time) (Deleted, error) {
 	tables := []retained{
 		{"metrics", "recorded_at", metricsBefore},
 		{"disk_info", "recorded_at", metricsBefore},
@@ -44,7 +45,7 @@ func DeleteClientData(ctx context.Context, q Querier, mode, clientID string, met
 		tag, err := q.Exec(ctx, `DELETE FROM `+t.table+` t USING machines m
 			WHERE t.machine_id = m.id AND m.client_id = $1 AND t.`+t.column+` < $2`, clientID, t.before)
 		if err != nil {
-			return out, fmt.Errorf("cleanup %s: %w", t.table, err)
+			return out, db.Error(err, "cleanup "+t.table)
 		}
 		out[t.table] = tag.RowsAffected()
 	}

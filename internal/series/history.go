@@ -2,8 +2,9 @@ package series
 
 import (
 	"context"
-	"fmt"
 	"time"
+
+	"github.com/optralis/optralis/internal/db"
 )
 
 // MinAggregatedPoints is the spec's threshold: with fewer hourly points than this (a new
@@ -31,7 +32,7 @@ type CPURAMPoint struct {
 // CPURAMHistory returns hourly points of the last `hours` hours before now, oldest first,
 // from metrics_hourly, or — when it holds fewer than MinAggregatedPoints — from the raw
 // metrics sampled at the last reading of each hour (spec "Fallback vers données brutes").
-func CPURAMHistory(ctx context.Context, q Querier, machineID string, hours int, now time.Time) ([]CPURAMPoint, string, error) {
+func CPURAMHistory(ctx context.Context, q db.Querier, machineID string, hours int, now time.Time) ([]CPURAMPoint, string, error) {
 	since := now.Add(-time.Duration(hours) * time.Hour)
 	pts, err := collectCPURAM(ctx, q, `
 		SELECT bucket, cpu_avg, cpu_min, cpu_max, ram_avg, ram_min, ram_max, cpu_temp_avg
@@ -50,10 +51,10 @@ func CPURAMHistory(ctx context.Context, q Querier, machineID string, hours int, 
 	return pts, FromRaw, err
 }
 
-func collectCPURAM(ctx context.Context, q Querier, sql string, args ...any) ([]CPURAMPoint, error) {
+func collectCPURAM(ctx context.Context, q db.Querier, sql string, args ...any) ([]CPURAMPoint, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("cpu/ram history: %w", err)
+		return nil, db.Error(err, "cpu/ram history")
 	}
 	defer rows.Close()
 	out := []CPURAMPoint{}
@@ -82,7 +83,7 @@ type NetworkPoint struct {
 }
 
 // NetworkHistory is CPURAMHistory for network_hourly, with the same raw fallback.
-func NetworkHistory(ctx context.Context, q Querier, machineID string, hours int, now time.Time) ([]NetworkPoint, string, error) {
+func NetworkHistory(ctx context.Context, q db.Querier, machineID string, hours int, now time.Time) ([]NetworkPoint, string, error) {
 	since := now.Add(-time.Duration(hours) * time.Hour)
 	pts, err := collectNetwork(ctx, q, `
 		SELECT bucket, bytes_recv_avg::float8, bytes_recv_max, bytes_sent_avg::float8, bytes_sent_max,
@@ -102,10 +103,10 @@ func NetworkHistory(ctx context.Context, q Querier, machineID string, hours int,
 	return pts, FromRaw, err
 }
 
-func collectNetwork(ctx context.Context, q Querier, sql string, args ...any) ([]NetworkPoint, error) {
+func collectNetwork(ctx context.Context, q db.Querier, sql string, args ...any) ([]NetworkPoint, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("network history: %w", err)
+		return nil, db.Error(err, "network history")
 	}
 	defer rows.Close()
 	out := []NetworkPoint{}

@@ -4,19 +4,10 @@ package series
 
 import (
 	"context"
-	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/optralis/optralis/internal/db"
 )
-
-// Querier is a pool, a connection or a transaction.
-type Querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
 
 // Metric is one heartbeat's machine metrics. Optional readings are nil when the agent has
 // no sensor for them.
@@ -64,11 +55,11 @@ func MetricsInsert(rows []Metric) (string, []any) {
 }
 
 // InsertMetrics writes rows and returns how many were new.
-func InsertMetrics(ctx context.Context, q Querier, rows []Metric) (int64, error) {
+func InsertMetrics(ctx context.Context, q db.Querier, rows []Metric) (int64, error) {
 	sql, args := MetricsInsert(rows)
 	tag, err := q.Exec(ctx, sql, args...)
 	if err != nil {
-		return 0, fmt.Errorf("inserting metrics: %w", err)
+		return 0, db.Error(err, "inserting metrics")
 	}
 	return tag.RowsAffected(), nil
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
+	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/principal"
 )
@@ -18,7 +20,11 @@ type Deps struct {
 	Pool   *pgxpool.Pool
 	Source Source
 	Logger *slog.Logger
+	// Clock stamps the rows a refresh writes.
+	Clock clock.Clock
 }
+
+func (d Deps) now() time.Time { return d.Clock.Now() }
 
 // Refreshed is the answer to a refresh.
 type Refreshed struct {
@@ -28,7 +34,8 @@ type Refreshed struct {
 
 // Refresh fetches both endoflife.date files, parses them and upserts the builds. Nothing
 // is written unless both files were fetched and parsed: an upstream failure changes no row.
-func Refresh(ctx context.Context, pool *pgxpool.Pool, src Source, userID, ip string) (Refreshed, error) {
+// now stamps the rows written and the audit entry.
+func Refresh(ctx context.Context, pool *pgxpool.Pool, src Source, userID, ip string, now time.Time) (Refreshed, error) {
 	client, server, err := src.Fetch(ctx)
 	if err != nil {
 		return Refreshed{}, err
@@ -51,11 +58,11 @@ func Refresh(ctx context.Context, pool *pgxpool.Pool, src Source, userID, ip str
 	if nServer == 0 {
 		return Refreshed{}, apperr.New(apperr.Upstream, "endoflife.date: windows-server.json lists no supported Windows Server build")
 	}
-	ch, err := Upsert(ctx, pool, builds)
+	ch, err := Upsert(ctx, pool, builds, now)
 	if err != nil {
 		return Refreshed{}, err
 	}
-	if err := audit.Log(ctx, pool, audit.Entry{UserID: userID, IP: ip, Action: "windows_builds_refreshed",
+	if err := audit.Log(ctx, pool, now, audit.Entry{UserID: userID, IP: ip, Action: "windows_builds_refreshed",
 		Details: map[string]any{"inserted": ch.Inserted, "updated": ch.Updated, "unchanged": ch.Unchanged}}); err != nil {
 		return Refreshed{}, err
 	}
@@ -82,7 +89,7 @@ func HandleList(d Deps) http.Handler {
 func HandleRefresh(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := principal.From(r.Context())
-		out, err := Refresh(r.Context(), d.Pool, d.Source, p.UserID, httpx.ClientIP(r))
+		out, err := Refresh(r.Context(), d.Pool, d.Source, p.UserID, httpx.ClientIP(r), d.now())
 		if err != nil {
 			if ae, ok := apperr.As(err); ok && ae.Code == apperr.Upstream {
 				d.Logger.WarnContext(r.Context(), "windows builds refresh failed", "error", ae.Message)

@@ -8,15 +8,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-)
 
-// Querier is a pool, a connection or a transaction.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
+	"github.com/optralis/optralis/internal/db"
+)
 
 // Build is one known Windows build.
 type Build struct {
@@ -36,12 +31,12 @@ type Grouped struct {
 }
 
 // List returns every build grouped by type, in display order.
-func List(ctx context.Context, db Querier) (Grouped, error) {
-	rows, err := db.Query(ctx, `
+func List(ctx context.Context, q db.Querier) (Grouped, error) {
+	rows, err := q.Query(ctx, `
 		SELECT id::text, os_type, build_number, name, release_date, is_active, sort_order
 		FROM windows_builds ORDER BY os_type, sort_order, build_number`)
 	if err != nil {
-		return Grouped{}, fmt.Errorf("winbuilds: list: %w", err)
+		return Grouped{}, db.Error(err, "winbuilds: list")
 	}
 	builds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Build, error) {
 		var b Build
@@ -49,7 +44,7 @@ func List(ctx context.Context, db Querier) (Grouped, error) {
 		return b, err
 	})
 	if err != nil {
-		return Grouped{}, fmt.Errorf("winbuilds: list: %w", err)
+		return Grouped{}, db.Error(err, "winbuilds: list")
 	}
 	g := Grouped{Client: []Build{}, Server: []Build{}}
 	for _, b := range builds {
@@ -72,10 +67,11 @@ type Change struct {
 // Upsert writes the builds in one transaction: new (type, build) pairs are inserted
 // active, known ones get the new name and release date. Then each type's sort order is
 // renumbered by build number (10, 20, ...), so new builds fall into place. Rows the
-// upstream no longer lists are kept (the seed has builds endoflife.date dropped).
-func Upsert(ctx context.Context, pool *pgxpool.Pool, builds []Build) (Change, error) {
+// upstream no longer lists are kept (the seed has builds endoflife.date dropped). Rows
+// inserted are stamped created_at = now.
+func Upsert(ctx context.Context, pool *pgxpool.Pool, builds []Build, now time.Time) (Change, error) {
 	var ch Change
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	err := db.InTxAt(ctx, pool, now, func(tx *db.Tx) error {
 		type key struct {
 			osType string
 			build  int
@@ -86,12 +82,12 @@ func Upsert(ctx context.Context, pool *pgxpool.Pool, builds []Build) (Change, er
 		}
 		// One refresh at a time: a second waits, then sees the first's rows.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('optralis.windows_builds'))`); err != nil {
-			return fmt.Errorf("winbuilds: lock: %w", err)
+			return db.Error(err, "winbuilds: lock")
 		}
 		existing := map[key]known{}
 		rows, err := tx.Query(ctx, `SELECT os_type, build_number, name, release_date FROM windows_builds`)
 		if err != nil {
-			return fmt.Errorf("winbuilds: read: %w", err)
+			return db.Error(err, "winbuilds: read")
 		}
 		var k key
 		var v known
@@ -99,7 +95,7 @@ func Upsert(ctx context.Context, pool *pgxpool.Pool, builds []Build) (Change, er
 			existing[k] = v
 			return nil
 		}); err != nil {
-			return fmt.Errorf("winbuilds: read: %w", err)
+			return db.Error(err, "winbuilds: read")
 		}
 		for _, b := range builds {
 			old, ok := existing[key{b.OSType, b.BuildNumber}]
@@ -113,19 +109,19 @@ func Upsert(ctx context.Context, pool *pgxpool.Pool, builds []Build) (Change, er
 				continue
 			}
 			if _, err := tx.Exec(ctx, `
-				INSERT INTO windows_builds AS w (os_type, build_number, name, release_date)
-				VALUES ($1, $2, $3, $4)
+				INSERT INTO windows_builds AS w (os_type, build_number, name, release_date, created_at)
+				VALUES ($1, $2, $3, $4, $5)
 				ON CONFLICT (os_type, build_number) DO UPDATE SET name = EXCLUDED.name,
 				    release_date = COALESCE(EXCLUDED.release_date, w.release_date)`,
-				b.OSType, b.BuildNumber, b.Name, b.ReleaseDate); err != nil {
-				return fmt.Errorf("winbuilds: upsert %s %d: %w", b.OSType, b.BuildNumber, err)
+				b.OSType, b.BuildNumber, b.Name, b.ReleaseDate, tx.Now); err != nil {
+				return db.Error(err, fmt.Sprintf("winbuilds: upsert %s %d", b.OSType, b.BuildNumber))
 			}
 		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE windows_builds w SET sort_order = o.rn * 10
 			FROM (SELECT id, row_number() OVER (PARTITION BY os_type ORDER BY build_number) AS rn FROM windows_builds) o
 			WHERE w.id = o.id AND w.sort_order IS DISTINCT FROM o.rn * 10`); err != nil {
-			return fmt.Errorf("winbuilds: sort order: %w", err)
+			return db.Error(err, "winbuilds: sort order")
 		}
 		return nil
 	})

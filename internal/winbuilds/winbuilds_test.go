@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/optralis/optralis/internal/apperr"
+	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/principal"
 	"github.com/optralis/optralis/internal/testenv"
@@ -138,7 +139,8 @@ func TestRefreshUpsertsFromTheAPI(t *testing.T) {
 	}
 	srv := upstream(t, nil)
 	src := winbuilds.Source{BaseURL: srv.URL + "/api", Client: &http.Client{Timeout: 5 * time.Second}}
-	out, err := winbuilds.Refresh(ctx, pool, src, "", "192.0.2.7")
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	out, err := winbuilds.Refresh(ctx, pool, src, "", "192.0.2.7", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,13 +163,21 @@ func TestRefreshUpsertsFromTheAPI(t *testing.T) {
 		t.Fatalf("grouped answer: %d client, %d server", len(out.Builds.Client), len(out.Builds.Server))
 	}
 	// A second refresh changes nothing.
-	again, err := winbuilds.Refresh(ctx, pool, src, "", "")
+	again, err := winbuilds.Refresh(ctx, pool, src, "", "", now.Add(time.Hour))
 	if err != nil || again.Inserted+again.Updated != 0 || dump(t, pool) != got {
 		t.Fatalf("second refresh: %+v %v", again.Change, err)
 	}
 	var n int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM activity_logs WHERE action = 'windows_builds_refreshed'`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d audit entries, %v", n, err)
+	}
+	// The application's clock stamps the rows, not the database's.
+	var created, firstAudit time.Time
+	if err := pool.QueryRow(ctx, `SELECT created_at FROM windows_builds WHERE os_type = 'client' AND build_number = 26200`).Scan(&created); err != nil || !created.Equal(now) {
+		t.Fatalf("inserted build created_at %v (%v), want %v", created, err, now)
+	}
+	if err := pool.QueryRow(ctx, `SELECT min(created_at) FROM activity_logs WHERE action = 'windows_builds_refreshed'`).Scan(&firstAudit); err != nil || !firstAudit.Equal(now) {
+		t.Fatalf("audit created_at %v (%v), want %v", firstAudit, err, now)
 	}
 }
 
@@ -230,7 +240,7 @@ func TestRefreshUpstreamFailuresChangeNothing(t *testing.T) {
 			r := httptest.NewRequest("POST", "/api/admin/windows-builds/refresh", nil)
 			r = r.WithContext(principal.With(r.Context(), principal.Principal{UserID: "00000000-0000-0000-0000-000000000001", Role: principal.RolePlatformAdmin}))
 			w := httptest.NewRecorder()
-			winbuilds.HandleRefresh(winbuilds.Deps{Pool: pool, Source: src, Logger: testenv.Discard()}).ServeHTTP(w, r)
+			winbuilds.HandleRefresh(winbuilds.Deps{Pool: pool, Source: src, Logger: testenv.Discard(), Clock: clock.System{}}).ServeHTTP(w, r)
 			var b struct {
 				Error struct{ Code, Message string }
 			}
@@ -249,7 +259,7 @@ func TestListHandler(t *testing.T) {
 	t.Parallel()
 	pool := testenv.NewDB(t, migrate.ModePostgres)
 	w := httptest.NewRecorder()
-	winbuilds.HandleList(winbuilds.Deps{Pool: pool, Logger: testenv.Discard()}).ServeHTTP(w, httptest.NewRequest("GET", "/api/admin/windows-builds", nil))
+	winbuilds.HandleList(winbuilds.Deps{Pool: pool, Logger: testenv.Discard(), Clock: clock.System{}}).ServeHTTP(w, httptest.NewRequest("GET", "/api/admin/windows-builds", nil))
 	var g winbuilds.Grouped
 	if err := json.Unmarshal(w.Body.Bytes(), &g); err != nil || w.Code != 200 {
 		t.Fatalf("%d %s", w.Code, w.Body.String())

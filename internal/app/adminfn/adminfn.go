@@ -26,7 +26,7 @@ import (
 func Handlers(core app.Core, d enrol.Deps, e config.Enrolment) app.Handlers {
 	cd := certs.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger}
 	rd := bootstrapfn.Requirements(core)
-	wd := winbuilds.Deps{Pool: core.Pool, Logger: core.Logger, Source: winbuilds.Source{
+	wd := winbuilds.Deps{Pool: core.Pool, Logger: core.Logger, Clock: core.Clock, Source: winbuilds.Source{
 		BaseURL: e.EndOfLifeAPIURL, Client: &http.Client{Timeout: 10 * time.Second}}}
 	return app.Handlers{
 		"POST /api/install-tokens":                   enrol.HandleCreateToken(d),
