@@ -18,8 +18,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/optralis/optralis/internal/auth/mail"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/ratelimit"
 )
 
 // Lifetimes and limits (spec "Sécurité").

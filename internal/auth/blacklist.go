@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/optralis/optralis/internal/auth/ratelimit"
+	"github.com/optralis/optralis/internal/ratelimit"
 )
 
 // The blacklist holds two kinds of keys: an access token's jti (logout) and a whole session

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/optralis/optralis/internal/apperr"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/ratelimit"
 )
 
 // Rate limit buckets. Every request to login, forgot and reset counts (5 per 15 minutes

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/ratelimit"
 )
 
 // BenchmarkHandler is one heartbeat through the handler alone (no HTTP server, TLS or

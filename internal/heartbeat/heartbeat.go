@@ -23,10 +23,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/optralis/optralis/internal/apperr"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/ratelimit"
 )
 
 // RateLimit is the spec's heartbeat limit per source IP: 3000 a minute.

@@ -23,13 +23,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/optralis/optralis/internal/app"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/heartbeat"
 	"github.com/optralis/optralis/internal/identity"
 	"github.com/optralis/optralis/internal/migrate"
+	"github.com/optralis/optralis/internal/ratelimit"
 	"github.com/optralis/optralis/internal/testenv"
 )
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/optralis/optralis/internal/auth/authtest"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
+	"github.com/optralis/optralis/internal/ratelimit"
 	"github.com/optralis/optralis/internal/testenv"
 )
 
