@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/optralis/optralis/internal/auth/mail"
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/ratelimit"
 )
@@ -106,7 +106,7 @@ type Service struct {
 	prefix       string
 	dashboardURL string
 	forgotMin    time.Duration
-	redisOff     atomic.Int64 // Unix nanoseconds until which blacklist checks skip Redis
+	breaker      *cache.Breaker // blacklist checks skip Redis for a while after an error
 }
 
 // New builds a Service. It does no I/O.
@@ -123,6 +123,7 @@ func New(o Options) *Service {
 	s := &Service{
 		pool: o.Pool, redis: o.Redis, clock: o.Clock, logger: o.Logger, mailer: o.Mailer,
 		limiter:      ratelimit.New(o.Redis, o.KeyPrefix+"rl:", o.Clock, o.Logger),
+		breaker:      cache.NewBreaker(o.Clock, cache.Pause),
 		jwtKey:       o.Secret,
 		csrfKey:      derive(o.Secret, "optralis csrf v1"),
 		rotateKey:    derive(o.Secret, "optralis refresh rotation v1"),

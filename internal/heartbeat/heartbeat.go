@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -23,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/optralis/optralis/internal/apperr"
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/httpx"
@@ -64,9 +64,9 @@ type Service struct {
 	beforeSend func(*pgx.Batch)
 	// gunzip reuses decompressors: a new one allocates its tables on every request.
 	gunzip sync.Pool
-	// redisOff is when (Unix ns) to try Redis again for the agent version after an error:
-	// a dead Redis costs one failed call per ratelimit.RedisPause, not one per heartbeat.
-	redisOff atomic.Int64
+	// breaker keeps the agent-version cache off Redis for a while after an error: a dead
+	// Redis costs one failed call per cache.Pause, not one per heartbeat.
+	breaker *cache.Breaker
 }
 
 type clientInfo struct {
@@ -84,7 +84,7 @@ func New(d Deps) *Service {
 		d.Limit = RateLimit()
 	}
 	return &Service{d: d, limiter: ratelimit.New(d.Redis, d.RedisPrefix+"ratelimit:heartbeat:", d.Clock, d.Logger),
-		clients: map[string]clientInfo{}}
+		clients: map[string]clientInfo{}, breaker: cache.NewBreaker(d.Clock, cache.Pause)}
 }
 
 // Answer is the heartbeat's response.
@@ -285,15 +285,14 @@ func (s *Service) versionKey(channel string) string {
 // cachedVersion reads the channel's agent version from Redis; ok is false on a miss or
 // when Redis is absent or failing (the batch then reads it from the database).
 func (s *Service) cachedVersion(ctx context.Context, channel string) (string, bool) {
-	now := s.d.Clock.Now()
-	if s.d.Redis == nil || now.UnixNano() < s.redisOff.Load() {
+	if s.d.Redis == nil || !s.breaker.Ready() {
 		return "", false
 	}
 	v, err := s.d.Redis.Get(ctx, s.versionKey(channel)).Result()
 	if err != nil {
 		if !errors.Is(err, redis.Nil) {
-			s.redisOff.Store(now.Add(ratelimit.RedisPause).UnixNano())
-			s.d.Logger.WarnContext(ctx, "heartbeat: Redis unavailable for the agent version", "error", err.Error())
+			pause := s.breaker.Fail()
+			s.d.Logger.WarnContext(ctx, "heartbeat: Redis unavailable for the agent version", "error", err.Error(), "retry_in", pause.String())
 		}
 		return "", false
 	}
@@ -301,8 +300,7 @@ func (s *Service) cachedVersion(ctx context.Context, channel string) (string, bo
 }
 
 func (s *Service) storeVersion(ctx context.Context, channel, version string) {
-	now := s.d.Clock.Now()
-	if s.d.Redis == nil || now.UnixNano() < s.redisOff.Load() {
+	if s.d.Redis == nil || !s.breaker.Ready() {
 		return
 	}
 	if err := s.d.Redis.Set(ctx, s.versionKey(channel), version, VersionTTL).Err(); err != nil {
