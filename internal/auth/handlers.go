@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -152,13 +151,9 @@ func HandleRefresh(s *Service) http.Handler {
 
 // refreshTokenFrom reads the body's refresh_token, or the cookie when the body is empty.
 func refreshTokenFrom(r *http.Request) (token string, fromCookie bool, err error) {
-	body, err := io.ReadAll(r.Body)
+	body, err := httpx.ReadBody(r.Body, 0)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return "", false, apperr.New(apperr.TooLarge, "request body is larger than %d bytes", mbe.Limit)
-		}
-		return "", false, apperr.New(apperr.Invalid, "request body could not be read")
+		return "", false, err
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {

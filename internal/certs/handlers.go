@@ -2,7 +2,6 @@ package certs
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -101,12 +100,9 @@ func HandleRevoke(d Deps) http.Handler {
 }
 
 func readReason(r *http.Request) (string, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<10+1))
+	body, err := httpx.ReadBody(r.Body, 16<<10)
 	if err != nil {
-		return "", apperr.New(apperr.Invalid, "request body could not be read")
-	}
-	if len(body) > 16<<10 {
-		return "", apperr.New(apperr.TooLarge, "request body is larger than %d bytes", 16<<10)
+		return "", err
 	}
 	var b revokeBody
 	if len(bytes.TrimSpace(body)) > 0 {

@@ -299,9 +299,8 @@ func checkLicence(ctx context.Context, tx pgx.Tx, clientID string, now time.Time
 func HandleBootstrap(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBootstrapBody)
 		var req Request
-		if err := httpx.DecodeJSON(r, &req); err != nil {
+		if err := httpx.DecodeJSONLimit(r, &req, MaxBootstrapBody); err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
 		}

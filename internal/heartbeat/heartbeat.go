@@ -208,16 +208,9 @@ func storeError(err error) error {
 func ReadBody(body io.Reader, max int64) ([]byte, error) { return readBody(body, max, nil) }
 
 func readBody(body io.Reader, max int64, readers *sync.Pool) ([]byte, error) {
-	raw, err := io.ReadAll(body)
+	raw, err := httpx.ReadBody(body, max)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, apperr.New(apperr.TooLarge, "request body is larger than %d bytes", mbe.Limit)
-		}
-		return nil, apperr.New(apperr.Invalid, "request body could not be read")
-	}
-	if int64(len(raw)) > max {
-		return nil, apperr.New(apperr.TooLarge, "request body is larger than %d bytes", max)
+		return nil, err
 	}
 	if len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
 		return raw, nil
@@ -238,14 +231,7 @@ func readBody(body io.Reader, max int64, readers *sync.Pool) ([]byte, error) {
 			readers.Put(zr)
 		}
 	}()
-	out, err := io.ReadAll(io.LimitReader(zr, max+1))
-	if err != nil {
-		return nil, apperr.New(apperr.Invalid, "malformed gzip body")
-	}
-	if int64(len(out)) > max {
-		return nil, apperr.New(apperr.TooLarge, "decompressed body is larger than %d bytes", max)
-	}
-	return out, nil
+	return httpx.Body{Limit: max, Name: "decompressed body", Unreadable: "malformed gzip body"}.Read(zr)
 }
 
 // client returns the client's channel and retention: from memory when loaded in the
