@@ -169,13 +169,6 @@ func newJTI() string {
 	return hex.EncodeToString(b)
 }
 
-// hashToken is how opaque tokens are stored: SHA-256, hex. They are 256-bit random values,
-// so a fast unsalted hash is enough: there is nothing to guess.
-func hashToken(t string) string {
-	h := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(h[:])
-}
-
 // successor is the refresh token that replaces t at rotation. Deriving it (instead of
 // drawing it at random) lets a concurrent refresh with t, inside the grace window, receive
 // the very same successor: the family stays one chain, so a thief and a victim sharing it

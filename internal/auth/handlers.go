@@ -181,7 +181,7 @@ func HandleLogout(s *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := SessionFrom(r.Context())
 		if !ok {
-			httpx.WriteError(w, r, s.logger, errUnauthenticated)
+			httpx.WriteError(w, r, s.logger, apperr.ErrUnauthenticated)
 			return
 		}
 		if err := s.Logout(r.Context(), sess, meta(r)); err != nil {
@@ -199,7 +199,7 @@ func HandleChangePassword(s *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := SessionFrom(r.Context())
 		if !ok {
-			httpx.WriteError(w, r, s.logger, errUnauthenticated)
+			httpx.WriteError(w, r, s.logger, apperr.ErrUnauthenticated)
 			return
 		}
 		if !s.allow(w, r, bucketPassword+sess.UserID) {
@@ -319,12 +319,12 @@ func HandleMe(s *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := SessionFrom(r.Context())
 		if !ok {
-			httpx.WriteError(w, r, s.logger, errUnauthenticated)
+			httpx.WriteError(w, r, s.logger, apperr.ErrUnauthenticated)
 			return
 		}
 		u, err := userByID(r.Context(), s.pool, sess.UserID)
 		if errors.Is(err, ErrNotFound) || (err == nil && !u.Active) {
-			httpx.WriteError(w, r, s.logger, errUnauthenticated)
+			httpx.WriteError(w, r, s.logger, apperr.ErrUnauthenticated)
 			return
 		}
 		if err != nil {

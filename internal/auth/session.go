@@ -12,6 +12,7 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
+	"github.com/optralis/optralis/internal/tokenhash"
 	"github.com/optralis/optralis/internal/validate"
 )
 
@@ -118,7 +119,7 @@ func (s *Service) StartSession(ctx context.Context, u User, m Meta) (Issued, err
 	refresh := randomToken()
 	row := refreshRow{UserID: u.ID, FamilyID: uuid.NewString(), ExpiresAt: now.Add(RefreshTTL)}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := insertRefresh(ctx, tx, row, hashToken(refresh), m.IP, m.UserAgent, now); err != nil {
+		if err := insertRefresh(ctx, tx, row, tokenhash.Sum(refresh), m.IP, m.UserAgent, now); err != nil {
 			return err
 		}
 		if err := touchLogin(ctx, tx, u.ID, now); err != nil {
@@ -168,7 +169,7 @@ func (s *Service) Refresh(ctx context.Context, token string, m Meta, verify func
 		blUserID string
 	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := lockRefresh(ctx, tx, hashToken(token))
+		cur, err := lockRefresh(ctx, tx, tokenhash.Sum(token))
 		if errors.Is(err, ErrNotFound) {
 			return errBadRefresh
 		}
@@ -186,7 +187,7 @@ func (s *Service) Refresh(ctx context.Context, token string, m Meta, verify func
 		next := s.successor(token)
 		if cur.Revoked {
 			if cur.RevokedReason == reasonRotated && cur.RevokedAt != nil && now.Sub(*cur.RevokedAt) <= RefreshGrace {
-				succ, err := lockRefresh(ctx, tx, hashToken(next))
+				succ, err := lockRefresh(ctx, tx, tokenhash.Sum(next))
 				if err == nil && !succ.Revoked && succ.FamilyID == cur.FamilyID && now.Before(succ.ExpiresAt) {
 					u, err := s.activeUser(ctx, tx, cur.UserID)
 					if err != nil {
@@ -236,7 +237,7 @@ func (s *Service) Refresh(ctx context.Context, token string, m Meta, verify func
 			return err
 		}
 		succ := refreshRow{UserID: cur.UserID, FamilyID: cur.FamilyID, RotationCount: cur.RotationCount + 1, ExpiresAt: now.Add(RefreshTTL)}
-		if err := insertRefresh(ctx, tx, succ, hashToken(next), m.IP, m.UserAgent, now); err != nil {
+		if err := insertRefresh(ctx, tx, succ, tokenhash.Sum(next), m.IP, m.UserAgent, now); err != nil {
 			if errors.Is(err, errTokenClash) {
 				return errBadRefresh
 			}
@@ -314,7 +315,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, current, nex
 	now := s.clock.Now()
 	u, err := userByID(ctx, s.pool, sess.UserID)
 	if errors.Is(err, ErrNotFound) || (err == nil && !u.Active) {
-		return Issued{}, apperr.New(apperr.Unauthenticated, "authentication required")
+		return Issued{}, apperr.ErrUnauthenticated
 	}
 	if err != nil {
 		return Issued{}, err
@@ -384,7 +385,7 @@ func (s *Service) RequestReset(ctx context.Context, email string, m Meta) error 
 	}
 	token := randomToken()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := insertReset(ctx, tx, u.ID, hashToken(token), now.Add(ResetTTL), now); err != nil {
+		if err := insertReset(ctx, tx, u.ID, tokenhash.Sum(token), now.Add(ResetTTL), now); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionResetRequested, IP: m.IP})
@@ -424,7 +425,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string, m Meta)
 	}
 	var ended []blEntry
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		userID, err := consumeReset(ctx, tx, hashToken(token), now)
+		userID, err := consumeReset(ctx, tx, tokenhash.Sum(token), now)
 		if errors.Is(err, ErrNotFound) {
 			return errBadReset
 		}

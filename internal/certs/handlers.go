@@ -29,14 +29,12 @@ const MaxReasonLen = 500
 // DefaultRevocationReason is recorded when the user gives none.
 const DefaultRevocationReason = "revoked from the dashboard"
 
-var errUnauthenticated = apperr.New(apperr.Unauthenticated, "authentication required")
-
 // machineParam returns the caller's client and the {id} of the path. A malformed id is a
 // machine that does not exist.
 func machineParam(r *http.Request) (principal.Principal, string, error) {
 	p, ok := principal.From(r.Context())
 	if !ok || p.ClientID == "" {
-		return p, "", errUnauthenticated
+		return p, "", apperr.ErrUnauthenticated
 	}
 	id, ok := ParseID(r.PathValue("id"))
 	if !ok {

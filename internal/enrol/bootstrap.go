@@ -30,6 +30,7 @@ import (
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/tokenhash"
 	"github.com/optralis/optralis/internal/validate"
 )
 
@@ -193,7 +194,7 @@ func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, err
 	}
 
 	now := d.Clock.Now()
-	hash := HashToken(req.Token)
+	hash := tokenhash.Sum(req.Token)
 	var res Result
 	cacheSet := false
 	err = pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {

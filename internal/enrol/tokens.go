@@ -5,9 +5,7 @@ package enrol
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/tokenhash"
 )
 
 // Install token rules (spec "Install Tokens"): 256 random bits, URL-safe base64 with
@@ -49,12 +48,6 @@ func WellFormed(s string) bool {
 	}
 	b, err := base64.URLEncoding.Strict().DecodeString(s)
 	return err == nil && len(b) == TokenBytes
-}
-
-// HashToken is what install_tokens.token_hash holds: SHA-256, hex.
-func HashToken(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(h[:])
 }
 
 // Token is an install token as the dashboard lists it: never the token, never its hash.
@@ -119,7 +112,7 @@ func CreateToken(ctx context.Context, pool *pgxpool.Pool, req CreateRequest, now
 		t, err = scanToken(tx.QueryRow(ctx, `
 			INSERT INTO install_tokens (client_id, token_hash, name, expires_at, max_usage, created_by, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid, $7, $7)
-			RETURNING `+tokenColumns, req.ClientID, HashToken(secret), req.Name, now.Add(req.TTL), req.MaxUsage, req.UserID, now))
+			RETURNING `+tokenColumns, req.ClientID, tokenhash.Sum(secret), req.Name, now.Add(req.TTL), req.MaxUsage, req.UserID, now))
 		if err != nil {
 			return fmt.Errorf("enrol: create token: %w", err)
 		}

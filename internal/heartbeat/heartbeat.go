@@ -110,7 +110,7 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	ctx := r.Context()
 	agent, ok := certs.AgentFrom(ctx)
 	if !ok {
-		return Answer{}, apperr.New(apperr.Unauthenticated, "a client certificate is required")
+		return Answer{}, apperr.ErrNoClientCert
 	}
 	ip := httpx.ClientIP(r)
 	if dec := s.limiter.Allow(ctx, ip, s.d.Limit); !dec.Allowed {
@@ -319,7 +319,7 @@ func (s *Service) HandleCollectors() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		agent, ok := certs.AgentFrom(r.Context())
 		if !ok {
-			httpx.WriteError(w, r, s.d.Logger, apperr.New(apperr.Unauthenticated, "a client certificate is required"))
+			httpx.WriteError(w, r, s.d.Logger, apperr.ErrNoClientCert)
 			return
 		}
 		var out CollectorConfig
