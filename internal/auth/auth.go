@@ -87,6 +87,34 @@ type Options struct {
 	// ForgotMinDuration is the least time a forgot-password answer takes, whether or not
 	// the email exists and mail was sent (default 1.5 s; negative: none).
 	ForgotMinDuration time.Duration
+	// Sleeper times and pads the forgot-password answer; nil: the wall clock.
+	Sleeper Sleeper
+}
+
+// Sleeper tells the time and waits: the forgot-password answer is padded with it to
+// Options.ForgotMinDuration.
+type Sleeper interface {
+	Now() time.Time
+	// Sleep waits for d (nothing when d <= 0), or until ctx ends.
+	Sleep(ctx context.Context, d time.Duration)
+}
+
+// wallSleeper is the real Sleeper: time.Now keeps its monotonic reading, so a wall-clock
+// step during a request does not change the padding.
+type wallSleeper struct{}
+
+func (wallSleeper) Now() time.Time { return time.Now() }
+
+func (wallSleeper) Sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }
 
 // Service is safe for concurrent use; build one per process.
@@ -106,6 +134,7 @@ type Service struct {
 	prefix       string
 	dashboardURL string
 	forgotMin    time.Duration
+	sleeper      Sleeper
 	breaker      *cache.Breaker // blacklist checks skip Redis for a while after an error
 }
 
@@ -120,6 +149,9 @@ func New(o Options) *Service {
 	if o.Mailer == nil {
 		o.Mailer = mail.Disabled{Logger: o.Logger}
 	}
+	if o.Sleeper == nil {
+		o.Sleeper = wallSleeper{}
+	}
 	s := &Service{
 		pool: o.Pool, redis: o.Redis, clock: o.Clock, logger: o.Logger, mailer: o.Mailer,
 		limiter:      ratelimit.New(o.Redis, o.KeyPrefix+"rl:", o.Clock, o.Logger),
@@ -131,6 +163,7 @@ func New(o Options) *Service {
 		prefix:       o.KeyPrefix,
 		dashboardURL: o.DashboardURL,
 		forgotMin:    o.ForgotMinDuration,
+		sleeper:      o.Sleeper,
 		hasher:       o.Hasher,
 		dummyHash:    dummyHash,
 	}
@@ -140,7 +173,7 @@ func New(o Options) *Service {
 	if s.hasher == nil {
 		s.hasher = Bcrypt{Cost: BcryptCost}
 	} else if h, err := s.hasher.Hash(randomToken()); err == nil {
-		// A custom hasher (tests) gets a dummy of its own cost, so both paths stay alike.
+		// Another hasher gets a dummy of its own making, so both paths cost alike.
 		s.dummyHash = h
 	}
 	return s

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -235,7 +234,7 @@ const ForgotAnswer = "If an account exists for this address, a password reset li
 // its timing says whether the email has an account.
 func HandleForgotPassword(s *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := s.sleeper.Now()
 		m := meta(r)
 		if !s.allow(w, r, bucketForgot+m.IP) {
 			return
@@ -252,26 +251,13 @@ func HandleForgotPassword(s *Service) http.Handler {
 			return
 		}
 		err := s.RequestReset(r.Context(), in.Email, m)
-		waitUntil(r.Context(), start.Add(s.forgotMin))
+		s.sleeper.Sleep(r.Context(), start.Add(s.forgotMin).Sub(s.sleeper.Now()))
 		if err != nil {
 			httpx.WriteError(w, r, s.logger, err)
 			return
 		}
 		httpx.WriteJSON(w, http.StatusAccepted, messageResponse{ForgotAnswer})
 	})
-}
-
-func waitUntil(ctx context.Context, t time.Time) {
-	d := time.Until(t)
-	if d <= 0 {
-		return
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-	}
 }
 
 // HandleResetPassword is POST /api/auth/password/reset {token, new_password}.
