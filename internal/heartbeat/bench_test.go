@@ -18,7 +18,7 @@ import (
 func BenchmarkHandler(b *testing.B) {
 	e := setup(b, options{limit: ratelimit.Limit{Burst: 1 << 30, Period: time.Minute}, asyncCommit: os.Getenv("BENCH_ASYNC_COMMIT") != ""})
 	h := e.hb.HandleHeartbeat()
-	base := time.Now().UTC().Add(-time.Hour)
+	base := e.now.Add(-time.Hour)
 	b.ResetTimer()
 	for i := range b.N {
 		p := payload(base.Add(time.Duration(i) * time.Millisecond))

@@ -60,8 +60,6 @@ type Service struct {
 	mu      sync.Mutex
 	clients map[string]clientInfo
 
-	// beforeSend lets tests add statements to the batch (transaction check).
-	beforeSend func(*pgx.Batch)
 	// gunzip reuses decompressors: a new one allocates its tables on every request.
 	gunzip sync.Pool
 	// breaker keeps the agent-version cache off Redis for a while after an error: a dead
@@ -142,9 +140,6 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	assert, args := certs.AssertActive(agent, now)
 	b.Queue(assert, args...)
 	wr.queue(b)
-	if s.beforeSend != nil {
-		s.beforeSend(b)
-	}
 	changed, dbVersion, err := s.send(ctx, b)
 	if err != nil {
 		return Answer{}, err
