@@ -80,7 +80,7 @@ type Options struct {
 	Mailer mail.Sender
 	// DashboardURL is the base of reset links (https://dash.example.com).
 	DashboardURL string
-	// KeyPrefix namespaces every Redis key (tests sharing a server).
+	// KeyPrefix namespaces every Redis key (deployments or test runs sharing a server).
 	KeyPrefix string
 	// Hasher defaults to bcrypt at BcryptCost.
 	Hasher Hasher

@@ -46,7 +46,7 @@ type Deps struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds the decompressed body; 0: httpx.MaxBodyBytes.
 	MaxBodyBytes int64
-	// RedisPrefix namespaces Redis keys (tests).
+	// RedisPrefix namespaces Redis keys (deployments or test runs sharing a server).
 	RedisPrefix string
 	// Limit is the per-IP heartbeat limit; zero: RateLimit().
 	Limit ratelimit.Limit
