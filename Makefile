@@ -27,9 +27,13 @@ run:
 # Everything: every package's tests, which include the timescale-mode suite.
 test: vet test-go
 
+# gofmt, go vet, staticcheck (pinned; it supports go 1.26) and a tidy go.mod.
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) mod tidy -diff
 
 # Includes the infrastructure tests (infra/...): CDK assertions on the synthesized templates.
 test-go:
