@@ -22,7 +22,6 @@ import (
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/authfn"
 	"github.com/optralis/optralis/internal/app/monolith"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/config"
@@ -30,6 +29,7 @@ import (
 	"github.com/optralis/optralis/internal/devstack"
 	"github.com/optralis/optralis/internal/heartbeat"
 	"github.com/optralis/optralis/internal/migrate"
+	"github.com/optralis/optralis/internal/ratelimit"
 	"github.com/optralis/optralis/internal/series"
 	"github.com/optralis/optralis/internal/testenv"
 )

@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,8 +17,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/optralis/optralis/internal/auth/mail"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/ratelimit"
 )
 
 // Lifetimes and limits (spec "Sécurité").
@@ -80,13 +80,41 @@ type Options struct {
 	Mailer mail.Sender
 	// DashboardURL is the base of reset links (https://dash.example.com).
 	DashboardURL string
-	// KeyPrefix namespaces every Redis key (tests sharing a server).
+	// KeyPrefix namespaces every Redis key (deployments or test runs sharing a server).
 	KeyPrefix string
 	// Hasher defaults to bcrypt at BcryptCost.
 	Hasher Hasher
 	// ForgotMinDuration is the least time a forgot-password answer takes, whether or not
 	// the email exists and mail was sent (default 1.5 s; negative: none).
 	ForgotMinDuration time.Duration
+	// Sleeper times and pads the forgot-password answer; nil: the wall clock.
+	Sleeper Sleeper
+}
+
+// Sleeper tells the time and waits: the forgot-password answer is padded with it to
+// Options.ForgotMinDuration.
+type Sleeper interface {
+	Now() time.Time
+	// Sleep waits for d (nothing when d <= 0), or until ctx ends.
+	Sleep(ctx context.Context, d time.Duration)
+}
+
+// wallSleeper is the real Sleeper: time.Now keeps its monotonic reading, so a wall-clock
+// step during a request does not change the padding.
+type wallSleeper struct{}
+
+func (wallSleeper) Now() time.Time { return time.Now() }
+
+func (wallSleeper) Sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }
 
 // Service is safe for concurrent use; build one per process.
@@ -106,7 +134,8 @@ type Service struct {
 	prefix       string
 	dashboardURL string
 	forgotMin    time.Duration
-	redisOff     atomic.Int64 // Unix nanoseconds until which blacklist checks skip Redis
+	sleeper      Sleeper
+	breaker      *cache.Breaker // blacklist checks skip Redis for a while after an error
 }
 
 // New builds a Service. It does no I/O.
@@ -120,9 +149,13 @@ func New(o Options) *Service {
 	if o.Mailer == nil {
 		o.Mailer = mail.Disabled{Logger: o.Logger}
 	}
+	if o.Sleeper == nil {
+		o.Sleeper = wallSleeper{}
+	}
 	s := &Service{
 		pool: o.Pool, redis: o.Redis, clock: o.Clock, logger: o.Logger, mailer: o.Mailer,
 		limiter:      ratelimit.New(o.Redis, o.KeyPrefix+"rl:", o.Clock, o.Logger),
+		breaker:      cache.NewBreaker(o.Clock, cache.Pause),
 		jwtKey:       o.Secret,
 		csrfKey:      derive(o.Secret, "optralis csrf v1"),
 		rotateKey:    derive(o.Secret, "optralis refresh rotation v1"),
@@ -130,6 +163,7 @@ func New(o Options) *Service {
 		prefix:       o.KeyPrefix,
 		dashboardURL: o.DashboardURL,
 		forgotMin:    o.ForgotMinDuration,
+		sleeper:      o.Sleeper,
 		hasher:       o.Hasher,
 		dummyHash:    dummyHash,
 	}
@@ -139,7 +173,7 @@ func New(o Options) *Service {
 	if s.hasher == nil {
 		s.hasher = Bcrypt{Cost: BcryptCost}
 	} else if h, err := s.hasher.Hash(randomToken()); err == nil {
-		// A custom hasher (tests) gets a dummy of its own cost, so both paths stay alike.
+		// Another hasher gets a dummy of its own making, so both paths cost alike.
 		s.dummyHash = h
 	}
 	return s
@@ -166,13 +200,6 @@ func newJTI() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// hashToken is how opaque tokens are stored: SHA-256, hex. They are 256-bit random values,
-// so a fast unsalted hash is enough: there is nothing to guess.
-func hashToken(t string) string {
-	h := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(h[:])
 }
 
 // successor is the refresh token that replaces t at rotation. Deriving it (instead of

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/optralis/optralis/internal/auth/ratelimit"
 )
 
 // The blacklist holds two kinds of keys: an access token's jti (logout) and a whole session
@@ -20,7 +18,8 @@ import (
 // the check asks the database and one instance copies the live entries back. A write
 // made while an instance could not reach Redis is therefore seen by every instance within
 // blSyncEvery at worst. After a Redis error an instance checks the database alone for
-// ratelimit.RedisPause, so an unreachable Redis does not slow every request down.
+// cache.Pause (the service's breaker), so an unreachable Redis does not slow every request
+// down.
 const (
 	blSyncEvery = time.Minute
 	blSyncLock  = 10 * time.Second
@@ -34,7 +33,7 @@ func (s *Service) redisKey(entry string) string { return s.prefix + "bl:" + entr
 // the database when Redis is absent, failing, or not known to be complete.
 func (s *Service) isBlacklisted(ctx context.Context, jti, familyID string, now time.Time) (bool, error) {
 	keys := []string{jti, familyKey(familyID)}
-	if s.redis != nil && now.UnixNano() >= s.redisOff.Load() {
+	if s.redis != nil && s.breaker.Ready() {
 		var hits, synced *redis.IntCmd
 		_, err := s.redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 			hits = p.Exists(ctx, s.redisKey(keys[0]), s.redisKey(keys[1]))
@@ -45,8 +44,8 @@ func (s *Service) isBlacklisted(ctx context.Context, jti, familyID string, now t
 		case err != nil:
 			// Stay on the database for a while: an unreachable Redis then costs one slow
 			// call per pause, not one per request.
-			s.redisOff.Store(now.Add(ratelimit.RedisPause).UnixNano())
-			s.logger.WarnContext(ctx, "auth: Redis unavailable, checking the blacklist in the database", "error", err.Error(), "retry_in", ratelimit.RedisPause.String())
+			pause := s.breaker.Fail()
+			s.logger.WarnContext(ctx, "auth: Redis unavailable, checking the blacklist in the database", "error", err.Error(), "retry_in", pause.String())
 		case hits.Val() > 0:
 			return true, nil
 		case synced.Val() == 1:

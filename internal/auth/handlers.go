@@ -2,16 +2,14 @@ package auth
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/optralis/optralis/internal/apperr"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/ratelimit"
 )
 
 // Rate limit buckets. Every request to login, forgot and reset counts (5 per 15 minutes
@@ -152,13 +150,9 @@ func HandleRefresh(s *Service) http.Handler {
 
 // refreshTokenFrom reads the body's refresh_token, or the cookie when the body is empty.
 func refreshTokenFrom(r *http.Request) (token string, fromCookie bool, err error) {
-	body, err := io.ReadAll(r.Body)
+	body, err := httpx.ReadBody(r.Body, 0)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return "", false, apperr.New(apperr.TooLarge, "request body is larger than %d bytes", mbe.Limit)
-		}
-		return "", false, apperr.New(apperr.Invalid, "request body could not be read")
+		return "", false, err
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
@@ -186,7 +180,7 @@ func HandleLogout(s *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := SessionFrom(r.Context())
 		if !ok {
-			httpx.WriteError(w, r, s.logger, errUnauthenticated)
+			httpx.WriteError(w, r, s.logger, apperr.ErrUnauthenticated)
 			return
 		}
 		if err := s.Logout(r.Context(), sess, meta(r)); err != nil {
@@ -204,7 +198,7 @@ func HandleChangePassword(s *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := SessionFrom(r.Context())
 		if !ok {
-			httpx.WriteError(w, r, s.logger, errUnauthenticated)
+			httpx.WriteError(w, r, s.logger, apperr.ErrUnauthenticated)
 			return
 		}
 		if !s.allow(w, r, bucketPassword+sess.UserID) {
@@ -240,7 +234,7 @@ const ForgotAnswer = "If an account exists for this address, a password reset li
 // its timing says whether the email has an account.
 func HandleForgotPassword(s *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := s.sleeper.Now()
 		m := meta(r)
 		if !s.allow(w, r, bucketForgot+m.IP) {
 			return
@@ -257,26 +251,13 @@ func HandleForgotPassword(s *Service) http.Handler {
 			return
 		}
 		err := s.RequestReset(r.Context(), in.Email, m)
-		waitUntil(r.Context(), start.Add(s.forgotMin))
+		s.sleeper.Sleep(r.Context(), start.Add(s.forgotMin).Sub(s.sleeper.Now()))
 		if err != nil {
 			httpx.WriteError(w, r, s.logger, err)
 			return
 		}
 		httpx.WriteJSON(w, http.StatusAccepted, messageResponse{ForgotAnswer})
 	})
-}
-
-func waitUntil(ctx context.Context, t time.Time) {
-	d := time.Until(t)
-	if d <= 0 {
-		return
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-	}
 }
 
 // HandleResetPassword is POST /api/auth/password/reset {token, new_password}.
@@ -324,12 +305,12 @@ func HandleMe(s *Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, ok := SessionFrom(r.Context())
 		if !ok {
-			httpx.WriteError(w, r, s.logger, errUnauthenticated)
+			httpx.WriteError(w, r, s.logger, apperr.ErrUnauthenticated)
 			return
 		}
 		u, err := userByID(r.Context(), s.pool, sess.UserID)
 		if errors.Is(err, ErrNotFound) || (err == nil && !u.Active) {
-			httpx.WriteError(w, r, s.logger, errUnauthenticated)
+			httpx.WriteError(w, r, s.logger, apperr.ErrUnauthenticated)
 			return
 		}
 		if err != nil {

@@ -53,8 +53,6 @@ func SessionFrom(ctx context.Context) (Session, bool) {
 	return s, ok && s.UserID != ""
 }
 
-var errUnauthenticated = apperr.New(apperr.Unauthenticated, "authentication required")
-
 // Authenticate verifies the request's access token — the Authorization Bearer header when
 // present (then the cookie is ignored), otherwise the access cookie — and checks the
 // blacklist. Every refusal is the same generic 401; the reason goes to the log.
@@ -64,18 +62,18 @@ func (s *Service) Authenticate(r *http.Request) (Session, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-			return Session{}, errUnauthenticated
+			return Session{}, apperr.ErrUnauthenticated
 		}
 		raw = strings.TrimSpace(tok)
 	} else if c, err := r.Cookie(AccessCookie); err == nil && c.Value != "" {
 		raw, viaCookie = c.Value, true
 	} else {
-		return Session{}, errUnauthenticated
+		return Session{}, apperr.ErrUnauthenticated
 	}
 	c, err := s.parseAccess(raw)
 	if err != nil {
 		s.logger.InfoContext(ctx, "auth: access token refused", "reason", err.Error())
-		return Session{}, errUnauthenticated
+		return Session{}, apperr.ErrUnauthenticated
 	}
 	now := s.clock.Now()
 	black, err := s.isBlacklisted(ctx, c.ID, c.SessionID, now)
@@ -86,7 +84,7 @@ func (s *Service) Authenticate(r *http.Request) (Session, error) {
 	}
 	if black {
 		s.logger.InfoContext(ctx, "auth: access token refused", "reason", "blacklisted", "user_id", c.Subject)
-		return Session{}, errUnauthenticated
+		return Session{}, apperr.ErrUnauthenticated
 	}
 	return Session{
 		UserID: c.Subject, ClientID: c.ClientID, Role: c.Role, Email: c.Email,

@@ -291,6 +291,19 @@ func TestResetMailFailureIsSilent(t *testing.T) {
 	if err := e.svc.RequestReset(t.Context(), u.Email, meta); err != nil {
 		t.Fatalf("mail failure surfaced: %v", err)
 	}
+	// The work was done: the link was stored and a send attempted, the failure swallowed.
+	attempts := e.mailer.Attempts()
+	if len(attempts) != 1 || attempts[0].To != u.Email || len(e.mailer.Sent()) != 0 {
+		t.Fatalf("send attempts %+v, sent %+v: want one failed attempt to %s", attempts, e.mailer.Sent(), u.Email)
+	}
+	token := resetTokenFrom(t, attempts[0].Body)
+	if n := e.count(`SELECT count(*) FROM password_reset_tokens WHERE user_id = $1 AND token_hash = $2 AND expires_at = $3`,
+		u.ID, sha(token), e.clock.Now().Add(auth.ResetTTL)); n != 1 {
+		t.Fatal("the reset token of the failed mail is not stored")
+	}
+	if n := e.count(`SELECT count(*) FROM activity_logs WHERE action = 'password_reset_requested' AND user_id = $1`, u.ID); n != 1 {
+		t.Fatalf("%d reset requests audited, want 1", n)
+	}
 }
 
 func TestUsersWithPasswordExpiringOn(t *testing.T) {

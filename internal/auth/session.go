@@ -13,6 +13,7 @@ import (
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/tokenhash"
 	"github.com/optralis/optralis/internal/validate"
 )
 
@@ -119,7 +120,7 @@ func (s *Service) StartSession(ctx context.Context, u User, m Meta) (Issued, err
 	refresh := randomToken()
 	row := refreshRow{UserID: u.ID, FamilyID: uuid.NewString(), ExpiresAt: now.Add(RefreshTTL)}
 	err := db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
-		if err := insertRefresh(ctx, tx, row, hashToken(refresh), m.IP, m.UserAgent, now); err != nil {
+		if err := insertRefresh(ctx, tx, row, tokenhash.Sum(refresh), m.IP, m.UserAgent, now); err != nil {
 			return err
 		}
 		if err := touchLogin(ctx, tx, u.ID, now); err != nil {
@@ -162,101 +163,133 @@ func (s *Service) Refresh(ctx context.Context, token string, m Meta, verify func
 	if token == "" || len(token) > 128 {
 		return Issued{}, errBadRefresh
 	}
-	var (
-		out      Issued
-		reuse    []blEntry
-		outErr   error
-		blUserID string
-	)
-	err := db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
-		cur, err := lockRefresh(ctx, tx, hashToken(token))
-		if errors.Is(err, ErrNotFound) {
-			return errBadRefresh
-		}
-		if err != nil {
-			return err
-		}
-		if verify != nil {
-			if err := verify(cur.FamilyID); err != nil {
-				return err
-			}
-		}
-		if !now.Before(cur.ExpiresAt) {
-			return errBadRefresh
-		}
-		next := s.successor(token)
-		if cur.Revoked {
-			if cur.RevokedReason == reasonRotated && cur.RevokedAt != nil && now.Sub(*cur.RevokedAt) <= RefreshGrace {
-				succ, err := lockRefresh(ctx, tx, hashToken(next))
-				if err == nil && !succ.Revoked && succ.FamilyID == cur.FamilyID && now.Before(succ.ExpiresAt) {
-					u, err := s.activeUser(ctx, tx, cur.UserID)
-					if err != nil {
-						return err
-					}
-					out, err = s.issue(u, cur.FamilyID, next, succ.ExpiresAt, now)
-					return err
-				}
-				if err != nil && !errors.Is(err, ErrNotFound) {
-					return err
-				}
-			}
-			// Reuse of a revoked token: theft, or a replay. Kill the session.
-			n, err := revokeFamilies(ctx, tx, []string{cur.FamilyID}, reasonReuse, now)
-			if err != nil {
-				return err
-			}
-			reuse = []blEntry{{Key: familyKey(cur.FamilyID), UserID: cur.UserID, Reason: reasonReuse, ExpiresAt: now.Add(AccessTTL + Leeway)}}
-			if err := insertBlacklist(ctx, tx, reuse, now); err != nil {
-				return err
-			}
-			var clientID string
-			if u, err := userByID(ctx, tx, cur.UserID); err == nil {
-				clientID = u.ClientID
-			}
-			if err := s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: clientID, UserID: cur.UserID, Action: ActionRefreshReuse, IP: m.IP,
-				Details: map[string]any{"session": cur.FamilyID, "rotation_count": cur.RotationCount,
-					"previously_revoked": cur.RevokedReason, "tokens_revoked": n, "user_agent": truncate(m.UserAgent, 200)}}); err != nil {
-				return err
-			}
-			blUserID = cur.UserID
-			outErr = errBadRefresh
-			return nil // commit the revocation, then refuse
-		}
-		u, err := s.activeUser(ctx, tx, cur.UserID)
-		if errors.Is(err, errBadRefresh) {
-			if _, err := revokeFamilies(ctx, tx, []string{cur.FamilyID}, reasonDisabled, now); err != nil {
-				return err
-			}
-			outErr = errBadRefresh
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := revokeRefresh(ctx, tx, cur.ID, reasonRotated, now); err != nil {
-			return err
-		}
-		succ := refreshRow{UserID: cur.UserID, FamilyID: cur.FamilyID, RotationCount: cur.RotationCount + 1, ExpiresAt: now.Add(RefreshTTL)}
-		if err := insertRefresh(ctx, tx, succ, hashToken(next), m.IP, m.UserAgent, now); err != nil {
-			if errors.Is(err, errTokenClash) {
-				return errBadRefresh
-			}
-			return err
-		}
-		out, err = s.issue(u, cur.FamilyID, next, succ.ExpiresAt, now)
+	var out refreshOutcome
+	err := db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) (err error) {
+		out, err = s.refreshTx(ctx, tx, token, m, verify, now)
 		return err
 	})
 	if err != nil {
 		return Issued{}, err
 	}
-	if reuse != nil {
-		s.pushBlacklist(ctx, reuse, now)
-		s.logger.WarnContext(ctx, "auth: refresh token reuse detected, session revoked", "user_id", blUserID, "ip", m.IP)
+	if out.reuse != nil {
+		s.pushBlacklist(ctx, out.reuse, now)
+		s.logger.WarnContext(ctx, "auth: refresh token reuse detected, session revoked", "user_id", out.reuseUserID, "ip", m.IP)
 	}
-	if outErr != nil {
-		return Issued{}, outErr
+	if out.refused {
+		return Issued{}, errBadRefresh
 	}
-	return out, nil
+	return out.issued, nil
+}
+
+// refreshOutcome is what a refresh transaction decided. A refusal that revoked something
+// (reuse, a disabled user) is refused only after the commit, so the revocation stays.
+type refreshOutcome struct {
+	issued      Issued
+	refused     bool
+	reuse       []blEntry // the reused session's blacklist entry, for Redis after the commit
+	reuseUserID string
+}
+
+// refreshTx is Refresh inside its transaction: find and lock the token, check it, then
+// rotate it (live token), answer its successor again (grace) or kill the session (reuse).
+func (s *Service) refreshTx(ctx context.Context, tx *db.Tx, token string, m Meta, verify func(string) error, now time.Time) (refreshOutcome, error) {
+	cur, err := lockRefresh(ctx, tx, tokenhash.Sum(token))
+	if errors.Is(err, ErrNotFound) {
+		return refreshOutcome{}, errBadRefresh
+	}
+	if err != nil {
+		return refreshOutcome{}, err
+	}
+	if verify != nil {
+		if err := verify(cur.FamilyID); err != nil {
+			return refreshOutcome{}, err
+		}
+	}
+	if !now.Before(cur.ExpiresAt) {
+		return refreshOutcome{}, errBadRefresh
+	}
+	next := s.successor(token)
+	if !cur.Revoked {
+		return s.rotate(ctx, tx, cur, next, m, now)
+	}
+	if is, ok, err := s.graceSuccessor(ctx, tx, cur, next, now); err != nil || ok {
+		return refreshOutcome{issued: is}, err
+	}
+	return s.revokeReused(ctx, tx, cur, m, now)
+}
+
+// graceSuccessor answers the successor of a token rotated less than RefreshGrace ago,
+// when that successor is still live in the same session: ok is false otherwise.
+func (s *Service) graceSuccessor(ctx context.Context, tx *db.Tx, cur refreshRow, next string, now time.Time) (Issued, bool, error) {
+	if cur.RevokedReason != reasonRotated || cur.RevokedAt == nil || now.Sub(*cur.RevokedAt) > RefreshGrace {
+		return Issued{}, false, nil
+	}
+	succ, err := lockRefresh(ctx, tx, tokenhash.Sum(next))
+	if errors.Is(err, ErrNotFound) {
+		return Issued{}, false, nil
+	}
+	if err != nil {
+		return Issued{}, false, err
+	}
+	if succ.Revoked || succ.FamilyID != cur.FamilyID || !now.Before(succ.ExpiresAt) {
+		return Issued{}, false, nil
+	}
+	u, err := s.activeUser(ctx, tx, cur.UserID)
+	if err != nil {
+		return Issued{}, false, err
+	}
+	is, err := s.issue(u, cur.FamilyID, next, succ.ExpiresAt, now)
+	return is, err == nil, err
+}
+
+// revokeReused handles the reuse of a revoked token — theft, or a replay: the whole
+// session is revoked and blacklisted and the event audited; the caller is then refused.
+func (s *Service) revokeReused(ctx context.Context, tx *db.Tx, cur refreshRow, m Meta, now time.Time) (refreshOutcome, error) {
+	n, err := revokeFamilies(ctx, tx, []string{cur.FamilyID}, reasonReuse, now)
+	if err != nil {
+		return refreshOutcome{}, err
+	}
+	reuse := []blEntry{{Key: familyKey(cur.FamilyID), UserID: cur.UserID, Reason: reasonReuse, ExpiresAt: now.Add(AccessTTL + Leeway)}}
+	if err := insertBlacklist(ctx, tx, reuse, now); err != nil {
+		return refreshOutcome{}, err
+	}
+	var clientID string
+	if u, err := userByID(ctx, tx, cur.UserID); err == nil {
+		clientID = u.ClientID
+	}
+	if err := s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: clientID, UserID: cur.UserID, Action: ActionRefreshReuse, IP: m.IP,
+		Details: map[string]any{"session": cur.FamilyID, "rotation_count": cur.RotationCount,
+			"previously_revoked": cur.RevokedReason, "tokens_revoked": n, "user_agent": truncate(m.UserAgent, 200)}}); err != nil {
+		return refreshOutcome{}, err
+	}
+	return refreshOutcome{refused: true, reuse: reuse, reuseUserID: cur.UserID}, nil // commit the revocation, then refuse
+}
+
+// rotate replaces a live token by its successor. A user who may no longer hold a session
+// has the session revoked instead, and is refused.
+func (s *Service) rotate(ctx context.Context, tx *db.Tx, cur refreshRow, next string, m Meta, now time.Time) (refreshOutcome, error) {
+	u, err := s.activeUser(ctx, tx, cur.UserID)
+	if errors.Is(err, errBadRefresh) {
+		if _, err := revokeFamilies(ctx, tx, []string{cur.FamilyID}, reasonDisabled, now); err != nil {
+			return refreshOutcome{}, err
+		}
+		return refreshOutcome{refused: true}, nil
+	}
+	if err != nil {
+		return refreshOutcome{}, err
+	}
+	if err := revokeRefresh(ctx, tx, cur.ID, reasonRotated, now); err != nil {
+		return refreshOutcome{}, err
+	}
+	succ := refreshRow{UserID: cur.UserID, FamilyID: cur.FamilyID, RotationCount: cur.RotationCount + 1, ExpiresAt: now.Add(RefreshTTL)}
+	if err := insertRefresh(ctx, tx, succ, tokenhash.Sum(next), m.IP, m.UserAgent, now); err != nil {
+		if errors.Is(err, errTokenClash) {
+			return refreshOutcome{}, errBadRefresh
+		}
+		return refreshOutcome{}, err
+	}
+	is, err := s.issue(u, cur.FamilyID, next, succ.ExpiresAt, now)
+	return refreshOutcome{issued: is}, err
 }
 
 // activeUser loads a user who may still hold a session; errBadRefresh otherwise.
@@ -315,7 +348,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, current, nex
 	now := s.clock.Now()
 	u, err := userByID(ctx, s.pool, sess.UserID)
 	if errors.Is(err, ErrNotFound) || (err == nil && !u.Active) {
-		return Issued{}, apperr.New(apperr.Unauthenticated, "authentication required")
+		return Issued{}, apperr.ErrUnauthenticated
 	}
 	if err != nil {
 		return Issued{}, err
@@ -385,7 +418,7 @@ func (s *Service) RequestReset(ctx context.Context, email string, m Meta) error 
 	}
 	token := randomToken()
 	err = db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
-		if err := insertReset(ctx, tx, u.ID, hashToken(token), now.Add(ResetTTL), now); err != nil {
+		if err := insertReset(ctx, tx, u.ID, tokenhash.Sum(token), now.Add(ResetTTL), now); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionResetRequested, IP: m.IP})
@@ -425,7 +458,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string, m Meta)
 	}
 	var ended []blEntry
 	err := db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
-		userID, err := consumeReset(ctx, tx, hashToken(token), now)
+		userID, err := consumeReset(ctx, tx, tokenhash.Sum(token), now)
 		if errors.Is(err, ErrNotFound) {
 			return errBadReset
 		}

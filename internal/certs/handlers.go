@@ -2,7 +2,6 @@ package certs
 
 import (
 	"bytes"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -30,14 +29,12 @@ const MaxReasonLen = 500
 // DefaultRevocationReason is recorded when the user gives none.
 const DefaultRevocationReason = "revoked from the dashboard"
 
-var errUnauthenticated = apperr.New(apperr.Unauthenticated, "authentication required")
-
 // machineParam returns the caller's client and the {id} of the path. A malformed id is a
 // machine that does not exist.
 func machineParam(r *http.Request) (principal.Principal, string, error) {
 	p, ok := principal.From(r.Context())
 	if !ok || p.ClientID == "" {
-		return p, "", errUnauthenticated
+		return p, "", apperr.ErrUnauthenticated
 	}
 	id, ok := ParseID(r.PathValue("id"))
 	if !ok {
@@ -101,12 +98,9 @@ func HandleRevoke(d Deps) http.Handler {
 }
 
 func readReason(r *http.Request) (string, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<10+1))
+	body, err := httpx.ReadBody(r.Body, 16<<10)
 	if err != nil {
-		return "", apperr.New(apperr.Invalid, "request body could not be read")
-	}
-	if len(body) > 16<<10 {
-		return "", apperr.New(apperr.TooLarge, "request body is larger than %d bytes", 16<<10)
+		return "", err
 	}
 	var b revokeBody
 	if len(bytes.TrimSpace(body)) > 0 {

@@ -201,7 +201,7 @@ func TestTLSIdentityReachesHandlers(t *testing.T) {
 	srv := httptest.NewUnstartedServer(devstack.TLSIdentity(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := identity.ClientCert(r.Context())
 		if !ok {
-			http.Error(w, "none", 401)
+			http.Error(w, "none", http.StatusUnauthorized)
 			return
 		}
 		io.WriteString(w, c.Subject.CommonName)

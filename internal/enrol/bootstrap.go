@@ -29,6 +29,7 @@ import (
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/tokenhash"
 	"github.com/optralis/optralis/internal/validate"
 )
 
@@ -192,7 +193,7 @@ func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, err
 	}
 
 	now := d.Clock.Now()
-	hash := HashToken(req.Token)
+	hash := tokenhash.Sum(req.Token)
 	var res Result
 	cacheSet := false
 	err = db.InTxAt(ctx, d.Pool, now, func(tx *db.Tx) error {
@@ -299,9 +300,8 @@ func checkLicence(ctx context.Context, tx db.Querier, clientID string, now time.
 func HandleBootstrap(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBootstrapBody)
 		var req Request
-		if err := httpx.DecodeJSON(r, &req); err != nil {
+		if err := httpx.DecodeJSONLimit(r, &req, MaxBootstrapBody); err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
 		}

@@ -13,12 +13,10 @@ import (
 	"github.com/optralis/optralis/internal/principal"
 )
 
-var errUnauthenticated = apperr.New(apperr.Unauthenticated, "authentication required")
-
 func caller(r *http.Request) (principal.Principal, error) {
 	p, ok := principal.From(r.Context())
 	if !ok || p.ClientID == "" {
-		return p, errUnauthenticated
+		return p, apperr.ErrUnauthenticated
 	}
 	return p, nil
 }

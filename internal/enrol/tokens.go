@@ -5,9 +5,7 @@ package enrol
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +14,7 @@ import (
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/tokenhash"
 )
 
 // Install token rules (spec "Install Tokens"): 256 random bits, URL-safe base64 with
@@ -48,12 +47,6 @@ func WellFormed(s string) bool {
 	}
 	b, err := base64.URLEncoding.Strict().DecodeString(s)
 	return err == nil && len(b) == TokenBytes
-}
-
-// HashToken is what install_tokens.token_hash holds: SHA-256, hex.
-func HashToken(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(h[:])
 }
 
 // Token is an install token as the dashboard lists it: never the token, never its hash.
@@ -118,7 +111,7 @@ func CreateToken(ctx context.Context, pool *pgxpool.Pool, req CreateRequest, now
 		t, err = scanToken(tx.QueryRow(ctx, `
 			INSERT INTO install_tokens (client_id, token_hash, name, expires_at, max_usage, created_by, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid, $7, $7)
-			RETURNING `+tokenColumns, req.ClientID, HashToken(secret), req.Name, now.Add(req.TTL), req.MaxUsage, req.UserID, now))
+			RETURNING `+tokenColumns, req.ClientID, tokenhash.Sum(secret), req.Name, now.Add(req.TTL), req.MaxUsage, req.UserID, now))
 		if err != nil {
 			return db.Error(err, "enrol: create token")
 		}

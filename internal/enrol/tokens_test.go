@@ -10,6 +10,7 @@ import (
 	"github.com/optralis/optralis/internal/enrol"
 	"github.com/optralis/optralis/internal/principal"
 	"github.com/optralis/optralis/internal/testenv"
+	"github.com/optralis/optralis/internal/tokenhash"
 )
 
 var urlSafe44 = regexp.MustCompile(`^[A-Za-z0-9_-]{43}=$`)
@@ -24,7 +25,7 @@ func TestTokenFormat(t *testing.T) {
 			t.Fatalf("token %q: not 44 URL-safe base64 characters, or repeated", secret)
 		}
 		seen[secret] = true
-		if h := enrol.HashToken(secret); len(h) != 64 || strings.ToLower(h) != h {
+		if h := tokenhash.Sum(secret); len(h) != 64 || strings.ToLower(h) != h {
 			t.Fatalf("hash %q", h)
 		}
 	}
@@ -65,7 +66,7 @@ func TestCreateToken(t *testing.T) {
 	}
 	// Only the hash is stored; the token itself is nowhere in the database.
 	if n := e.count(`SELECT count(*) FROM install_tokens WHERE id = $1 AND token_hash = $2 AND client_id = $3 AND created_by = $4`,
-		c.ID, enrol.HashToken(c.Secret), e.clientID, e.user.UserID); n != 1 {
+		c.ID, tokenhash.Sum(c.Secret), e.clientID, e.user.UserID); n != 1 {
 		t.Fatal("stored row")
 	}
 	if n := e.count(`SELECT count(*) FROM install_tokens t WHERE t::text LIKE '%' || $1 || '%'`, c.Secret); n != 0 {

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/ratelimit"
 )
 
 // BenchmarkHandler is one heartbeat through the handler alone (no HTTP server, TLS or
@@ -18,7 +18,7 @@ import (
 func BenchmarkHandler(b *testing.B) {
 	e := setup(b, options{limit: ratelimit.Limit{Burst: 1 << 30, Period: time.Minute}, asyncCommit: os.Getenv("BENCH_ASYNC_COMMIT") != ""})
 	h := e.hb.HandleHeartbeat()
-	base := time.Now().UTC().Add(-time.Hour)
+	base := e.now.Add(-time.Hour)
 	b.ResetTimer()
 	for i := range b.N {
 		p := payload(base.Add(time.Duration(i) * time.Millisecond))

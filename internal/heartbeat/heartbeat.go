@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -21,11 +20,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/optralis/optralis/internal/apperr"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/ratelimit"
 )
 
 // RateLimit is the spec's heartbeat limit per source IP: 3000 a minute.
@@ -45,7 +45,7 @@ type Deps struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds the decompressed body; 0: httpx.MaxBodyBytes.
 	MaxBodyBytes int64
-	// RedisPrefix namespaces Redis keys (tests).
+	// RedisPrefix namespaces Redis keys (deployments or test runs sharing a server).
 	RedisPrefix string
 	// Limit is the per-IP heartbeat limit; zero: RateLimit().
 	Limit ratelimit.Limit
@@ -59,13 +59,11 @@ type Service struct {
 	mu      sync.Mutex
 	clients map[string]clientInfo
 
-	// beforeSend lets tests add statements to the batch (transaction check).
-	beforeSend func(*pgx.Batch)
 	// gunzip reuses decompressors: a new one allocates its tables on every request.
 	gunzip sync.Pool
-	// redisOff is when (Unix ns) to try Redis again for the agent version after an error:
-	// a dead Redis costs one failed call per ratelimit.RedisPause, not one per heartbeat.
-	redisOff atomic.Int64
+	// breaker keeps the agent-version cache off Redis for a while after an error: a dead
+	// Redis costs one failed call per cache.Pause, not one per heartbeat.
+	breaker *cache.Breaker
 }
 
 type clientInfo struct {
@@ -83,7 +81,7 @@ func New(d Deps) *Service {
 		d.Limit = RateLimit()
 	}
 	return &Service{d: d, limiter: ratelimit.New(d.Redis, d.RedisPrefix+"ratelimit:heartbeat:", d.Clock, d.Logger),
-		clients: map[string]clientInfo{}}
+		clients: map[string]clientInfo{}, breaker: cache.NewBreaker(d.Clock, cache.Pause)}
 }
 
 // Answer is the heartbeat's response.
@@ -109,7 +107,7 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	ctx := r.Context()
 	agent, ok := certs.AgentFrom(ctx)
 	if !ok {
-		return Answer{}, apperr.New(apperr.Unauthenticated, "a client certificate is required")
+		return Answer{}, apperr.ErrNoClientCert
 	}
 	ip := httpx.ClientIP(r)
 	if dec := s.limiter.Allow(ctx, ip, s.d.Limit); !dec.Allowed {
@@ -141,9 +139,6 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	assert, args := certs.AssertActive(agent, now)
 	b.Queue(assert, args...)
 	wr.queue(b)
-	if s.beforeSend != nil {
-		s.beforeSend(b)
-	}
 	changed, dbVersion, err := s.send(ctx, b)
 	if err != nil {
 		if errors.Is(err, certs.ErrRefused) {
@@ -206,16 +201,9 @@ func storeError(err error) error {
 func ReadBody(body io.Reader, max int64) ([]byte, error) { return readBody(body, max, nil) }
 
 func readBody(body io.Reader, max int64, readers *sync.Pool) ([]byte, error) {
-	raw, err := io.ReadAll(body)
+	raw, err := httpx.ReadBody(body, max)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, apperr.New(apperr.TooLarge, "request body is larger than %d bytes", mbe.Limit)
-		}
-		return nil, apperr.New(apperr.Invalid, "request body could not be read")
-	}
-	if int64(len(raw)) > max {
-		return nil, apperr.New(apperr.TooLarge, "request body is larger than %d bytes", max)
+		return nil, err
 	}
 	if len(raw) < 2 || raw[0] != 0x1f || raw[1] != 0x8b {
 		return raw, nil
@@ -236,14 +224,7 @@ func readBody(body io.Reader, max int64, readers *sync.Pool) ([]byte, error) {
 			readers.Put(zr)
 		}
 	}()
-	out, err := io.ReadAll(io.LimitReader(zr, max+1))
-	if err != nil {
-		return nil, apperr.New(apperr.Invalid, "malformed gzip body")
-	}
-	if int64(len(out)) > max {
-		return nil, apperr.New(apperr.TooLarge, "decompressed body is larger than %d bytes", max)
-	}
-	return out, nil
+	return httpx.Body{Limit: max, Name: "decompressed body", Unreadable: "malformed gzip body"}.Read(zr)
 }
 
 // client returns the client's channel and retention: from memory when loaded in the
@@ -281,15 +262,14 @@ func (s *Service) versionKey(channel string) string {
 // cachedVersion reads the channel's agent version from Redis; ok is false on a miss or
 // when Redis is absent or failing (the batch then reads it from the database).
 func (s *Service) cachedVersion(ctx context.Context, channel string) (string, bool) {
-	now := s.d.Clock.Now()
-	if s.d.Redis == nil || now.UnixNano() < s.redisOff.Load() {
+	if s.d.Redis == nil || !s.breaker.Ready() {
 		return "", false
 	}
 	v, err := s.d.Redis.Get(ctx, s.versionKey(channel)).Result()
 	if err != nil {
 		if !errors.Is(err, redis.Nil) {
-			s.redisOff.Store(now.Add(ratelimit.RedisPause).UnixNano())
-			s.d.Logger.WarnContext(ctx, "heartbeat: Redis unavailable for the agent version", "error", err.Error())
+			pause := s.breaker.Fail()
+			s.d.Logger.WarnContext(ctx, "heartbeat: Redis unavailable for the agent version", "error", err.Error(), "retry_in", pause.String())
 		}
 		return "", false
 	}
@@ -297,8 +277,7 @@ func (s *Service) cachedVersion(ctx context.Context, channel string) (string, bo
 }
 
 func (s *Service) storeVersion(ctx context.Context, channel, version string) {
-	now := s.d.Clock.Now()
-	if s.d.Redis == nil || now.UnixNano() < s.redisOff.Load() {
+	if s.d.Redis == nil || !s.breaker.Ready() {
 		return
 	}
 	if err := s.d.Redis.Set(ctx, s.versionKey(channel), version, VersionTTL).Err(); err != nil {
@@ -333,7 +312,7 @@ func (s *Service) HandleCollectors() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		agent, ok := certs.AgentFrom(r.Context())
 		if !ok {
-			httpx.WriteError(w, r, s.d.Logger, apperr.New(apperr.Unauthenticated, "a client certificate is required"))
+			httpx.WriteError(w, r, s.d.Logger, apperr.ErrNoClientCert)
 			return
 		}
 		var out CollectorConfig

@@ -24,20 +24,22 @@ import (
 
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/heartbeat"
 	"github.com/optralis/optralis/internal/identity"
 	"github.com/optralis/optralis/internal/migrate"
+	"github.com/optralis/optralis/internal/ratelimit"
 	"github.com/optralis/optralis/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // env is a migrated database, Redis, a CA and one enrolled machine with its certificate,
-// served by the real agent handler (guard included).
+// served by the real agent handler (guard included). The service's clock is stopped at
+// env.now (a real instant, so the database's own now() stays close to it): what a test
+// dates relative to e.now is judged at exactly e.now.
 type env struct {
 	t                   testing.TB
 	pool                *pgxpool.Pool
@@ -88,15 +90,15 @@ func setup(t testing.TB, o options) *env {
 	if rc == nil && !o.noRed {
 		rc, prefix = testenv.Redis(t)
 	}
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Microsecond) // PostgreSQL's precision
+	var clk clock.Clock = clock.Fixed(now)
 	authority, err := ca.LoadOrCreateLocal(t.TempDir(), now.Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, pool: pool, authority: authority, now: now, prefix: prefix}
-	clk := o.clock
-	if clk == nil {
-		clk = clock.System{}
+	if o.clock != nil {
+		clk = o.clock
 	}
 	e.hb = heartbeat.New(heartbeat.Deps{Pool: pool, Redis: rc, Clock: clk, Logger: testenv.Discard(),
 		RedisPrefix: prefix, Limit: o.limit})
@@ -117,7 +119,7 @@ func (e *env) enrol(clientID, host string) (string, *x509.Certificate) {
 	id := testenv.Machine(e.t, e.pool, clientID, host)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	is, err := certs.Issue(context.Background(), e.pool, e.authority, certs.IssueRequest{ClientID: clientID, MachineID: id,
-		PublicKey: key.Public(), Reason: "test"}, time.Now().UTC())
+		PublicKey: key.Public(), Reason: "test"}, e.now)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -419,7 +421,9 @@ func TestValidationNamesEachFieldAndWritesNothing(t *testing.T) {
 		}
 	}
 	var lastSeen *time.Time
-	_ = e.pool.QueryRow(context.Background(), `SELECT last_seen FROM machines WHERE id = $1`, e.machineID).Scan(&lastSeen)
+	if err := e.pool.QueryRow(context.Background(), `SELECT last_seen FROM machines WHERE id = $1`, e.machineID).Scan(&lastSeen); err != nil {
+		t.Fatal(err)
+	}
 	if lastSeen != nil {
 		t.Error("last_seen was written by a refused heartbeat")
 	}
@@ -445,7 +449,7 @@ func TestIdentity(t *testing.T) {
 
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	sign := func(cn string) *x509.Certificate {
-		c, err := e.authority.IssueClient(key.Public(), cn, time.Now().UTC(), 24*time.Hour)
+		c, err := e.authority.IssueClient(key.Public(), cn, e.now, 24*time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -468,7 +472,7 @@ func TestIdentity(t *testing.T) {
 	}
 	// Revoked: refused from the very next request.
 	if _, _, err := certs.Revoke(context.Background(), e.pool, certs.RevokeRequest{ClientID: e.clientID, MachineID: e.machineID,
-		Reason: "test"}, time.Now().UTC()); err != nil {
+		Reason: "test"}, e.now); err != nil {
 		t.Fatal(err)
 	}
 	expect401("revoked certificate", e.cert)
@@ -483,7 +487,7 @@ func TestIdentity(t *testing.T) {
 func (e *env) reissue(clientID, machineID string) (string, *x509.Certificate) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	is, err := certs.Issue(context.Background(), e.pool, e.authority, certs.IssueRequest{ClientID: clientID, MachineID: machineID,
-		PublicKey: key.Public(), Reason: "renewal"}, time.Now().UTC())
+		PublicKey: key.Public(), Reason: "renewal"}, e.now)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -586,7 +590,9 @@ func TestCollectorConfigAndConfigChanged(t *testing.T) {
 		t.Errorf("config: %s", r.raw)
 	}
 	var synced *time.Time
-	_ = e.pool.QueryRow(ctx, `SELECT last_config_sync FROM machines WHERE id = $1`, e.machineID).Scan(&synced)
+	if err := e.pool.QueryRow(ctx, `SELECT last_config_sync FROM machines WHERE id = $1`, e.machineID).Scan(&synced); err != nil {
+		t.Fatal(err)
+	}
 	if synced == nil {
 		t.Fatal("last_config_sync not set")
 	}
@@ -655,11 +661,23 @@ func TestOneRoundTripPerHeartbeat(t *testing.T) {
 	}
 }
 
-// The batch is one transaction: a statement failing after the inserts leaves nothing.
+// The batch is one transaction: a failure after every statement has run — here a deferred
+// constraint trigger on the machine row, which fires at the batch's commit — leaves
+// nothing, not even the machine row's update.
 func TestBatchIsOneTransaction(t *testing.T) {
 	t.Parallel()
 	e := setup(t, options{})
-	heartbeat.SetBeforeSend(e.hb, func(b *pgx.Batch) { b.Queue("SELECT 1/0") })
+	for _, sql := range []string{
+		`CREATE FUNCTION test_fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN RAISE EXCEPTION 'injected failure at commit'; END $$`,
+		`CREATE CONSTRAINT TRIGGER test_fail_at_commit AFTER UPDATE ON machines
+		 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+		 WHEN (NEW.last_seen IS DISTINCT FROM OLD.last_seen) EXECUTE FUNCTION test_fail_at_commit()`,
+	} {
+		if _, err := e.pool.Exec(context.Background(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r := e.post(payload(e.now))
 	if r.code != 500 {
 		t.Fatalf("failing batch: %d %s", r.code, r.raw)
@@ -670,7 +688,9 @@ func TestBatchIsOneTransaction(t *testing.T) {
 		}
 	}
 	var lastSeen *time.Time
-	_ = e.pool.QueryRow(context.Background(), `SELECT last_seen FROM machines WHERE id = $1`, e.machineID).Scan(&lastSeen)
+	if err := e.pool.QueryRow(context.Background(), `SELECT last_seen FROM machines WHERE id = $1`, e.machineID).Scan(&lastSeen); err != nil {
+		t.Fatal(err)
+	}
 	if lastSeen != nil {
 		t.Error("machines.last_seen kept from a failed batch")
 	}

@@ -55,7 +55,7 @@ func TestReplayHTTPAPIGzipEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ev["body"] = base64.StdEncoding.EncodeToString(gz(mustJSON(payload(time.Now().UTC().Add(-time.Second)))))
+	ev["body"] = base64.StdEncoding.EncodeToString(gz(mustJSON(payload(e.now.Add(-time.Second)))))
 	ev["isBase64Encoded"] = true
 	// The real JSON path of a Lambda invocation, in process.
 	h := lambda.NewHandler(lambdaproxy.HTTPAPIHandler(e.h))
@@ -76,9 +76,13 @@ func TestReplayHTTPAPIGzipEvent(t *testing.T) {
 		t.Fatalf("replayed heartbeat: %d %s", res.StatusCode, res.Body)
 	}
 	var n int
-	_ = e.pool.QueryRow(ctx, `SELECT count(*) FROM metrics WHERE machine_id = $1`, machineID).Scan(&n)
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM metrics WHERE machine_id = $1`, machineID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
 	var ip string
-	_ = e.pool.QueryRow(ctx, `SELECT ip_address FROM machines WHERE id = $1`, machineID).Scan(&ip)
+	if err := e.pool.QueryRow(ctx, `SELECT ip_address FROM machines WHERE id = $1`, machineID).Scan(&ip); err != nil {
+		t.Fatal(err)
+	}
 	if n != 1 || ip != sourceIP {
 		t.Errorf("after the replay: %d metrics rows, ip %q (sourceIp %q)", n, ip, sourceIP)
 	}

@@ -154,115 +154,135 @@ func (p *Payload) Validate(now time.Time, ret Retention) (map[string]string, *In
 	bad := problems{}
 	bad.when("recorded_at", p.RecordedAt, now, ret.MetricsDays)
 	bad.text("agent_version", p.AgentVersion, 50, false)
-	if m := p.Metrics; m == nil {
-		bad.add("metrics", "is required")
-	} else {
-		if m.CPUPercent == nil {
-			bad.add("metrics.cpu_percent", "is required")
-		}
-		if m.RAMPercent == nil {
-			bad.add("metrics.ram_percent", "is required")
-		}
-		bad.percent("metrics.cpu_percent", m.CPUPercent)
-		bad.percent("metrics.ram_percent", m.RAMPercent)
-		bad.percent("metrics.packet_loss", m.PacketLoss)
-		bad.nonNeg("metrics.ram_used_bytes", m.RAMUsedBytes)
-		bad.nonNeg("metrics.ram_total_bytes", m.RAMTotalBytes)
-		bad.nonNeg("metrics.bytes_recv", m.BytesRecv)
-		bad.nonNeg("metrics.bytes_sent", m.BytesSent)
-		bad.nonNeg("metrics.uptime_seconds", m.UptimeSeconds)
-		bad.nonNegF("metrics.latency_ms", m.LatencyMS, 1e9)
-		bad.nonNegF("metrics.disk_latency_ms", m.DiskLatencyMS, 1e9)
-		if m.CPUTemp != nil && !(*m.CPUTemp >= -100 && *m.CPUTemp <= 200) {
-			bad.add("metrics.cpu_temp", "must be between -100 and 200")
-		}
-		if m.ProcessCount != nil && *m.ProcessCount < 0 {
-			bad.add("metrics.process_count", "must not be negative")
-		}
-		if m.RAMUsedBytes != nil && m.RAMTotalBytes != nil && *m.RAMUsedBytes > *m.RAMTotalBytes {
-			bad.add("metrics.ram_used_bytes", "must not exceed ram_total_bytes")
-		}
+	bad.metrics(p.Metrics)
+	bad.disks(p.Disks)
+	bad.events(p.Events, now, ret.EventsDays)
+	bad.smart(p.SMART)
+	bad.collectors(p.Collectors)
+	if len(bad) > 0 {
+		return bad, nil
 	}
-
-	if len(p.Disks) > MaxDisks {
-		bad.add("disks", "at most %d disks", MaxDisks)
-	}
-	mounts := map[string]bool{}
-	for i, d := range p.Disks {
-		f := func(name string) string { return fmt.Sprintf("disks[%d].%s", i, name) }
-		bad.text(f("mount_point"), d.MountPoint, 255, true)
-		if mounts[d.MountPoint] {
-			bad.add(f("mount_point"), "is listed twice")
-		}
-		mounts[d.MountPoint] = true
-		bad.text(f("device"), d.Device, 255, false)
-		bad.text(f("fs_type"), d.FSType, 50, false)
-		bad.text(f("model"), d.Model, 255, false)
-		bad.text(f("interface"), d.Interface, 50, false)
-		bad.nonNegF(f("total_gb"), d.TotalGB, maxDecimal10_2)
-		bad.nonNegF(f("used_gb"), d.UsedGB, maxDecimal10_2)
-		bad.percent(f("used_percent"), d.UsedPercent)
-	}
-
-	if len(p.Events) > MaxEvents {
-		bad.add("events", "at most %d events", MaxEvents)
-	}
-	for i, e := range p.Events {
-		f := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
-		bad.when(f("event_time"), e.EventTime, now, ret.EventsDays)
-		bad.text(f("log_name"), e.LogName, 100, false)
-		bad.text(f("source"), e.Source, 255, false)
-		bad.text(f("message"), e.Message, MaxMessageRunes, false)
-		if e.Level != "" && !eventLevels[e.Level] {
-			bad.add(f("level"), "must be one of critical, error, warning, information, verbose")
-		}
-	}
-
-	if len(p.SMART) > MaxSMART {
-		bad.add("smart", "at most %d devices", MaxSMART)
-	}
-	devices := map[string]bool{}
-	for i, s := range p.SMART {
-		f := func(name string) string { return fmt.Sprintf("smart[%d].%s", i, name) }
-		bad.text(f("device"), s.Device, 255, true)
-		if devices[s.Device] {
-			bad.add(f("device"), "is listed twice")
-		}
-		devices[s.Device] = true
-		bad.text(f("model"), s.Model, 255, false)
-		bad.text(f("serial_number"), s.SerialNumber, 100, false)
-		if s.HealthStatus != "" && !healthStatuses[s.HealthStatus] {
-			bad.add(f("health_status"), "must be one of passed, warning, failed, unknown")
-		}
-		bad.nonNeg(f("power_on_hours"), s.PowerOnHours)
-		bad.nonNeg(f("reallocated_sectors"), s.ReallocatedSectors)
-		bad.nonNeg(f("pending_sectors"), s.PendingSectors)
-		bad.nonNeg(f("uncorrectable_errors"), s.UncorrectableErrors)
-		bad.percent(f("wear_level_percent"), s.WearLevelPercent)
-		if len(s.Attributes) > 0 && !validJSONObject(s.Attributes) {
-			bad.add(f("attributes"), "must be a JSON object")
-		}
-	}
-
-	for name, raw := range p.Collectors {
-		f := "collectors." + name
-		switch {
-		case !knownCollector(name):
-			bad.add(f, "unknown collector; expected one of %s", strings.Join(Collectors, ", "))
-		case len(raw) > MaxCollectorBytes:
-			bad.add(f, "must be at most %d bytes", MaxCollectorBytes)
-		case !validJSONObject(raw):
-			bad.add(f, "must be a JSON object")
-		}
-	}
-	var inv *Inventory
-	if len(bad) == 0 {
-		inv = deriveInventory(p.Collectors, bad)
-	}
+	inv := deriveInventory(p.Collectors, bad)
 	if len(bad) > 0 {
 		return bad, nil
 	}
 	return nil, inv
+}
+
+func (p problems) metrics(m *Metrics) {
+	if m == nil {
+		p.add("metrics", "is required")
+		return
+	}
+	if m.CPUPercent == nil {
+		p.add("metrics.cpu_percent", "is required")
+	}
+	if m.RAMPercent == nil {
+		p.add("metrics.ram_percent", "is required")
+	}
+	p.metricRanges(m)
+}
+
+func (p problems) metricRanges(m *Metrics) {
+	p.percent("metrics.cpu_percent", m.CPUPercent)
+	p.percent("metrics.ram_percent", m.RAMPercent)
+	p.percent("metrics.packet_loss", m.PacketLoss)
+	p.nonNeg("metrics.ram_used_bytes", m.RAMUsedBytes)
+	p.nonNeg("metrics.ram_total_bytes", m.RAMTotalBytes)
+	p.nonNeg("metrics.bytes_recv", m.BytesRecv)
+	p.nonNeg("metrics.bytes_sent", m.BytesSent)
+	p.nonNeg("metrics.uptime_seconds", m.UptimeSeconds)
+	p.nonNegF("metrics.latency_ms", m.LatencyMS, 1e9)
+	p.nonNegF("metrics.disk_latency_ms", m.DiskLatencyMS, 1e9)
+	if m.CPUTemp != nil && !(*m.CPUTemp >= -100 && *m.CPUTemp <= 200) {
+		p.add("metrics.cpu_temp", "must be between -100 and 200")
+	}
+	if m.ProcessCount != nil && *m.ProcessCount < 0 {
+		p.add("metrics.process_count", "must not be negative")
+	}
+	if m.RAMUsedBytes != nil && m.RAMTotalBytes != nil && *m.RAMUsedBytes > *m.RAMTotalBytes {
+		p.add("metrics.ram_used_bytes", "must not exceed ram_total_bytes")
+	}
+}
+
+func (p problems) disks(disks []Disk) {
+	if len(disks) > MaxDisks {
+		p.add("disks", "at most %d disks", MaxDisks)
+	}
+	mounts := map[string]bool{}
+	for i, d := range disks {
+		f := func(name string) string { return fmt.Sprintf("disks[%d].%s", i, name) }
+		p.text(f("mount_point"), d.MountPoint, 255, true)
+		if mounts[d.MountPoint] {
+			p.add(f("mount_point"), "is listed twice")
+		}
+		mounts[d.MountPoint] = true
+		p.text(f("device"), d.Device, 255, false)
+		p.text(f("fs_type"), d.FSType, 50, false)
+		p.text(f("model"), d.Model, 255, false)
+		p.text(f("interface"), d.Interface, 50, false)
+		p.nonNegF(f("total_gb"), d.TotalGB, maxDecimal10_2)
+		p.nonNegF(f("used_gb"), d.UsedGB, maxDecimal10_2)
+		p.percent(f("used_percent"), d.UsedPercent)
+	}
+}
+
+func (p problems) events(events []Event, now time.Time, days int) {
+	if len(events) > MaxEvents {
+		p.add("events", "at most %d events", MaxEvents)
+	}
+	for i, e := range events {
+		f := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
+		p.when(f("event_time"), e.EventTime, now, days)
+		p.text(f("log_name"), e.LogName, 100, false)
+		p.text(f("source"), e.Source, 255, false)
+		p.text(f("message"), e.Message, MaxMessageRunes, false)
+		if e.Level != "" && !eventLevels[e.Level] {
+			p.add(f("level"), "must be one of critical, error, warning, information, verbose")
+		}
+	}
+}
+
+func (p problems) smart(devices []SMART) {
+	if len(devices) > MaxSMART {
+		p.add("smart", "at most %d devices", MaxSMART)
+	}
+	seen := map[string]bool{}
+	for i, s := range devices {
+		f := func(name string) string { return fmt.Sprintf("smart[%d].%s", i, name) }
+		p.text(f("device"), s.Device, 255, true)
+		if seen[s.Device] {
+			p.add(f("device"), "is listed twice")
+		}
+		seen[s.Device] = true
+		p.text(f("model"), s.Model, 255, false)
+		p.text(f("serial_number"), s.SerialNumber, 100, false)
+		if s.HealthStatus != "" && !healthStatuses[s.HealthStatus] {
+			p.add(f("health_status"), "must be one of passed, warning, failed, unknown")
+		}
+		p.nonNeg(f("power_on_hours"), s.PowerOnHours)
+		p.nonNeg(f("reallocated_sectors"), s.ReallocatedSectors)
+		p.nonNeg(f("pending_sectors"), s.PendingSectors)
+		p.nonNeg(f("uncorrectable_errors"), s.UncorrectableErrors)
+		p.percent(f("wear_level_percent"), s.WearLevelPercent)
+		if len(s.Attributes) > 0 && !validJSONObject(s.Attributes) {
+			p.add(f("attributes"), "must be a JSON object")
+		}
+	}
+}
+
+func (p problems) collectors(collectors map[string]json.RawMessage) {
+	for name, raw := range collectors {
+		f := "collectors." + name
+		switch {
+		case !knownCollector(name):
+			p.add(f, "unknown collector; expected one of %s", strings.Join(Collectors, ", "))
+		case len(raw) > MaxCollectorBytes:
+			p.add(f, "must be at most %d bytes", MaxCollectorBytes)
+		case !validJSONObject(raw):
+			p.add(f, "must be a JSON object")
+		}
+	}
 }
 
 func knownCollector(name string) bool {

@@ -153,7 +153,7 @@ func corsPolicy(next http.Handler, origins []string) http.Handler {
 func limitBody(next http.Handler, limit int64, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > limit {
-			WriteError(w, r, logger, apperr.New(apperr.TooLarge, "request body is larger than %d bytes", limit))
+			WriteError(w, r, logger, TooLarge("request body", limit))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)

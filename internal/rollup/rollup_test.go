@@ -49,7 +49,9 @@ func TestPostgresModeRefresh(t *testing.T) {
 		t.Fatalf("metrics_hourly = avg %v min %v max %v ram_max %v n %d", cpuAvg, cpuMin, cpuMax, ramMax, n)
 	}
 	var rows int
-	_ = pool.QueryRow(ctx, `SELECT count(*) FROM metrics_hourly`).Scan(&rows)
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM metrics_hourly`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
 	if rows != 1 {
 		t.Fatalf("%d rows in metrics_hourly, want 1 (09:00 is outside the window)", rows)
 	}
@@ -71,7 +73,9 @@ func TestPostgresModeRefresh(t *testing.T) {
 	if err := r.Job(ctx, hour.Add(2*time.Hour+5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	_ = pool.QueryRow(ctx, `SELECT count(*) FROM metrics_hourly`).Scan(&rows)
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM metrics_hourly`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
 	if rows != 2 {
 		t.Fatalf("after the job: %d rows, want 2", rows)
 	}

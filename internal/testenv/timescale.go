@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -57,8 +56,8 @@ func Timescale(t testing.TB) *pgxpool.Pool {
 	} else {
 		srv, err := tsdbsidecar.Start(ctx, t.Logf)
 		if err != nil {
-			if errors.Is(err, tsdbsidecar.ErrMissingPrerequisite) && os.Getenv("OPTRALIS_REQUIRE_TIMESCALE") == "" {
-				t.Skipf("no TimescaleDB to test against: %v", err)
+			if tsdbsidecar.SkipMissing(err) {
+				t.Skipf("no TimescaleDB to test against (%s is set): %v", tsdbsidecar.SkipEnv, err)
 			}
 			t.Fatalf("testenv: TimescaleDB sidecar: %v", err)
 		}

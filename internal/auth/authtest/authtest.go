@@ -1,5 +1,5 @@
-// Package authtest has test doubles for the auth package: a settable clock, a counting
-// hasher and a mailer that keeps what it sends.
+// Package authtest has test doubles for the auth package: a settable clock that sleeps by
+// moving itself, a counting hasher and a mailer that keeps what it is asked to send.
 package authtest
 
 import (
@@ -35,10 +35,20 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// Hasher is bcrypt at a chosen cost that counts its comparisons.
+// Sleep returns at once, having moved the clock forward by d (nothing when d <= 0): an
+// auth.Sleeper whose waits a test reads on the clock instead of a stopwatch.
+func (c *Clock) Sleep(_ context.Context, d time.Duration) {
+	if d > 0 {
+		c.Advance(d)
+	}
+}
+
+// Hasher is bcrypt at a chosen cost that counts its comparisons and keeps the bcrypt cost
+// of the last hash it compared against.
 type Hasher struct {
-	Cost     int
-	Compares atomic.Int64
+	Cost        int
+	Compares    atomic.Int64
+	LastCompare atomic.Int64 // bcrypt cost of the last compared hash; -1: not a bcrypt hash
 }
 
 // Hash hashes password at h.Cost.
@@ -50,6 +60,11 @@ func (h *Hasher) Hash(password string) (string, error) {
 // Compare checks password against hash and counts the call.
 func (h *Hasher) Compare(hash, password string) error {
 	h.Compares.Add(1)
+	cost, err := bcrypt.Cost([]byte(hash))
+	if err != nil {
+		cost = -1
+	}
+	h.LastCompare.Store(int64(cost))
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 }
 
@@ -58,20 +73,29 @@ type Mail struct{ To, Subject, Body string }
 
 // Mailer keeps the messages instead of sending them.
 type Mailer struct {
-	mu   sync.Mutex
-	sent []Mail
-	Err  error // returned by Send when set
+	mu       sync.Mutex
+	sent     []Mail
+	attempts []Mail
+	Err      error // returned by Send when set: the message is attempted, not sent
 }
 
-// Send records the message.
+// Send records the attempt, and the message as sent unless Err is set.
 func (m *Mailer) Send(_ context.Context, to, subject, body string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.attempts = append(m.attempts, Mail{to, subject, body})
 	if m.Err != nil {
 		return m.Err
 	}
 	m.sent = append(m.sent, Mail{to, subject, body})
 	return nil
+}
+
+// Attempts returns a copy of every message Send was called with, sent or failed.
+func (m *Mailer) Attempts() []Mail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Mail(nil), m.attempts...)
 }
 
 // Sent returns a copy of what was sent.

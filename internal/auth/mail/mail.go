@@ -58,7 +58,8 @@ type SMTP struct {
 	Pass    string
 	From    string
 	Timeout time.Duration // whole conversation; 0: 15 s
-	// TLSConfig overrides the TLS settings (tests); nil: verify Host's certificate.
+	// TLSConfig overrides the TLS settings (a server with a private CA); nil: verify Host's
+	// certificate against the system roots.
 	TLSConfig *tls.Config
 }
 

@@ -23,8 +23,19 @@ import (
 )
 
 // ErrMissingPrerequisite is wrapped by the errors of Start when node or npm is not installed.
-// Tests may skip on it (errors.Is); any other error is a real failure.
+// It fails the timescale tests like any other error, unless SkipEnv is set (SkipMissing).
 var ErrMissingPrerequisite = errors.New("missing prerequisite")
+
+// SkipEnv is the environment variable that opts out of the timescale tests on a machine
+// without their prerequisites: set (to anything), a missing node or npm skips them instead
+// of failing them. Unset — plain `go test`, `make test` — a missing prerequisite fails.
+const SkipEnv = "OPTRALIS_SKIP_TIMESCALE"
+
+// SkipMissing tells whether err, from Start, should skip the test rather than fail it:
+// only a missing prerequisite, and only when SkipEnv opts out.
+func SkipMissing(err error) bool {
+	return errors.Is(err, ErrMissingPrerequisite) && os.Getenv(SkipEnv) != ""
+}
 
 // ReadyTimeout bounds how long Start waits for the sidecar's READY line (after npm ci).
 const ReadyTimeout = 60 * time.Second

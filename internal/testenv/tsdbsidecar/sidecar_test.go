@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +23,8 @@ func TestTimescaleSidecar(t *testing.T) {
 
 	started := time.Now()
 	srv, err := Start(ctx, t.Logf)
-	if errors.Is(err, ErrMissingPrerequisite) && os.Getenv("OPTRALIS_REQUIRE_TIMESCALE") == "" {
-		t.Skip(err) // node or npm missing; `make test` sets OPTRALIS_REQUIRE_TIMESCALE so this fails there
+	if SkipMissing(err) {
+		t.Skipf("%v (%s is set)", err, SkipEnv) // node or npm missing, and the run opted out
 	}
 	if err != nil {
 		t.Fatal(err)

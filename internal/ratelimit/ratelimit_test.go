@@ -6,7 +6,8 @@ import (
 	"time"
 
 	"github.com/optralis/optralis/internal/auth/authtest"
-	"github.com/optralis/optralis/internal/auth/ratelimit"
+	"github.com/optralis/optralis/internal/cache"
+	"github.com/optralis/optralis/internal/ratelimit"
 	"github.com/optralis/optralis/internal/testenv"
 )
 
@@ -56,7 +57,7 @@ func TestRedisSharedAcrossInstances(t *testing.T) {
 	if !a.Allow(ctx, "login:192.0.2.2", auth).Allowed {
 		t.Fatal("another IP is limited too")
 	}
-	if a.LocalKeys() != 0 {
+	if ratelimit.LocalKeys(a) != 0 {
 		t.Fatal("the in-process fallback was used while Redis was up")
 	}
 }
@@ -101,7 +102,7 @@ func TestRedisDownFallsBackInProcess(t *testing.T) {
 	exhaust(t, l, "login:198.51.100.7")
 }
 
-// After a Redis error the limiter stays in process for RedisPause, then tries again.
+// After a Redis error the limiter stays in process for cache.Pause, then tries again.
 func TestRedisPauseAfterAnError(t *testing.T) {
 	t.Parallel()
 	clk := authtest.NewClock(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
@@ -115,7 +116,7 @@ func TestRedisPauseAfterAnError(t *testing.T) {
 	if n := calls.N.Load(); n != 1 {
 		t.Fatalf("%d Redis calls during the pause, want 1", n)
 	}
-	clk.Advance(ratelimit.RedisPause)
+	clk.Advance(cache.Pause)
 	l.Allow(context.Background(), "k", auth)
 	if n := calls.N.Load(); n != 2 {
 		t.Fatalf("Redis not tried again after the pause (%d calls)", n)
@@ -125,8 +126,7 @@ func TestRedisPauseAfterAnError(t *testing.T) {
 func TestLocalCapacityFailsClosedAndSweeps(t *testing.T) {
 	t.Parallel()
 	clk := authtest.NewClock(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
-	l := ratelimit.New(nil, "", clk, testenv.Discard())
-	l.SetMaxLocalKeys(2)
+	l := ratelimit.New(nil, "", clk, testenv.Discard(), ratelimit.WithMaxLocalKeys(2))
 	ctx := context.Background()
 	l.Allow(ctx, "a", auth)
 	l.Allow(ctx, "b", auth)
@@ -137,7 +137,7 @@ func TestLocalCapacityFailsClosedAndSweeps(t *testing.T) {
 	if d := l.Allow(ctx, "c", auth); !d.Allowed {
 		t.Fatalf("idle buckets were not swept: %+v", d)
 	}
-	if n := l.LocalKeys(); n != 1 {
+	if n := ratelimit.LocalKeys(l); n != 1 {
 		t.Fatalf("%d buckets kept, want 1", n)
 	}
 }

@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/clock"
 )
 
@@ -35,10 +35,6 @@ type Decision struct {
 // DefaultMaxLocalKeys bounds the in-process fallback's memory.
 const DefaultMaxLocalKeys = 10000
 
-// RedisPause is how long the limiter stays in process after a Redis error before trying
-// Redis again: an unreachable server costs one slow call per pause, not one per request.
-const RedisPause = 5 * time.Second
-
 // Limiter is safe for concurrent use.
 //
 // With Redis, every instance shares one GCRA bucket per key (redis_rate, Redis's clock).
@@ -54,7 +50,7 @@ type Limiter struct {
 	clock        clock.Clock
 	logger       *slog.Logger
 	maxLocalKeys int
-	redisOff     atomic.Int64 // Unix nanoseconds until which Redis is not tried
+	breaker      *cache.Breaker // after a Redis error, in process only for cache.Pause
 
 	mu    sync.Mutex
 	local map[string]*bucket
@@ -66,20 +62,23 @@ type bucket struct {
 	full time.Duration // idle time after which the bucket is full again
 }
 
+// Option changes a Limiter's defaults.
+type Option func(*Limiter)
+
+// WithMaxLocalKeys bounds the in-process fallback to n buckets (default DefaultMaxLocalKeys).
+func WithMaxLocalKeys(n int) Option { return func(l *Limiter) { l.maxLocalKeys = n } }
+
 // New returns a limiter. rc may be nil; prefix namespaces its Redis keys.
-func New(rc *redis.Client, prefix string, clk clock.Clock, logger *slog.Logger) *Limiter {
-	l := &Limiter{prefix: prefix, clock: clk, logger: logger, maxLocalKeys: DefaultMaxLocalKeys, local: map[string]*bucket{}}
+func New(rc *redis.Client, prefix string, clk clock.Clock, logger *slog.Logger, opts ...Option) *Limiter {
+	l := &Limiter{prefix: prefix, clock: clk, logger: logger, maxLocalKeys: DefaultMaxLocalKeys,
+		breaker: cache.NewBreaker(clk, cache.Pause), local: map[string]*bucket{}}
 	if rc != nil {
 		l.redis = redis_rate.NewLimiter(rc)
 	}
+	for _, o := range opts {
+		o(l)
+	}
 	return l
-}
-
-// SetMaxLocalKeys changes the fallback's capacity (tests).
-func (l *Limiter) SetMaxLocalKeys(n int) {
-	l.mu.Lock()
-	l.maxLocalKeys = n
-	l.mu.Unlock()
 }
 
 // Allow counts one attempt for key and tells whether it may proceed.
@@ -93,13 +92,13 @@ func (l *Limiter) Peek(ctx context.Context, key string, lim Limit) Decision {
 }
 
 func (l *Limiter) take(ctx context.Context, key string, lim Limit, n int) Decision {
-	if now := l.clock.Now(); l.redis != nil && now.UnixNano() >= l.redisOff.Load() {
+	if l.redis != nil && l.breaker.Ready() {
 		res, err := l.redis.AllowN(ctx, l.prefix+key, redis_rate.Limit{Rate: lim.Burst, Burst: lim.Burst, Period: lim.Period}, n)
 		if err == nil {
 			return redisDecision(res, lim, n)
 		}
-		l.redisOff.Store(now.Add(RedisPause).UnixNano())
-		l.logger.WarnContext(ctx, "ratelimit: Redis unavailable, limiting in process", "error", err.Error(), "retry_in", RedisPause.String())
+		pause := l.breaker.Fail()
+		l.logger.WarnContext(ctx, "ratelimit: Redis unavailable, limiting in process", "error", err.Error(), "retry_in", pause.String())
 	}
 	return l.takeLocal(key, lim, n)
 }
@@ -159,13 +158,6 @@ func (l *Limiter) sweep(now time.Time) {
 			delete(l.local, k)
 		}
 	}
-}
-
-// LocalKeys is the number of buckets the fallback holds (tests).
-func (l *Limiter) LocalKeys() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.local)
 }
 
 // RetryAfterSeconds rounds a wait up to whole seconds for the Retry-After header.
