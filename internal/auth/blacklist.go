@@ -2,10 +2,11 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/optralis/optralis/internal/auth/authclean"
 )
 
 // The blacklist holds two kinds of keys: an access token's jti (logout) and a whole session
@@ -105,42 +106,17 @@ func (s *Service) resyncBlacklist(ctx context.Context, now time.Time) {
 	}
 }
 
-// CleanupBlacklist deletes the blacklist rows whose tokens have expired (the hourly job;
-// Redis entries expire on their own).
+// CleanupBlacklist deletes the blacklist rows whose tokens have expired (authclean).
 func (s *Service) CleanupBlacklist(ctx context.Context, now time.Time) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM token_blacklist WHERE expires_at < $1`, now)
-	if err != nil {
-		return 0, fmt.Errorf("auth: blacklist cleanup: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
+	return authclean.Blacklist(ctx, s.pool, now)
 }
 
-// CleanupTokens deletes expired refresh tokens and password reset tokens. A refresh token
-// is kept until it expires even when revoked: presenting it must still be recognised as
-// reuse of a revoked token.
+// CleanupTokens deletes expired refresh and reset tokens (authclean).
 func (s *Service) CleanupTokens(ctx context.Context, now time.Time) (refresh, reset int, err error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at < $1`, now)
-	if err != nil {
-		return 0, 0, fmt.Errorf("auth: refresh token cleanup: %w", err)
-	}
-	refresh = int(tag.RowsAffected())
-	tag, err = s.pool.Exec(ctx, `DELETE FROM password_reset_tokens WHERE expires_at < $1`, now)
-	if err != nil {
-		return refresh, 0, fmt.Errorf("auth: reset token cleanup: %w", err)
-	}
-	return refresh, int(tag.RowsAffected()), nil
+	return authclean.Tokens(ctx, s.pool, now)
 }
 
-// CleanupJob is the hourly clean-up of expired blacklist entries and tokens.
+// CleanupJob is the hourly clean-up of expired blacklist entries and tokens (authclean).
 func (s *Service) CleanupJob(ctx context.Context, now time.Time) error {
-	bl, err := s.CleanupBlacklist(ctx, now)
-	if err != nil {
-		return err
-	}
-	rt, pr, err := s.CleanupTokens(ctx, now)
-	if err != nil {
-		return err
-	}
-	s.logger.InfoContext(ctx, "auth cleanup", "blacklist", bl, "refresh_tokens", rt, "reset_tokens", pr)
-	return nil
+	return authclean.Run(ctx, s.pool, s.logger, now)
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/optralis/optralis/internal/app"
-	"github.com/optralis/optralis/internal/auth"
+	"github.com/optralis/optralis/internal/auth/authclean"
 	"github.com/optralis/optralis/internal/enrol"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/rollup"
@@ -24,7 +24,7 @@ func Job(core app.Core) app.JobFunc {
 		run  app.JobFunc
 	}{
 		{"rollups", func(ctx context.Context, now time.Time) error { return rollups(ctx, core, now) }},
-		{"auth-cleanup", func(ctx context.Context, now time.Time) error { return auth.Cleanup(ctx, core.Pool, core.Logger, now) }},
+		{"auth-cleanup", func(ctx context.Context, now time.Time) error { return authclean.Run(ctx, core.Pool, core.Logger, now) }},
 		{"install-token-cleanup", func(ctx context.Context, now time.Time) error { return installTokens(ctx, core, now) }},
 	}
 	return func(ctx context.Context, now time.Time) error {
