@@ -55,6 +55,8 @@ type options struct {
 	work      string
 	only      string
 	breakdown string
+	waitLoad  float64
+	waitMax   time.Duration
 }
 
 func main() {
@@ -65,6 +67,8 @@ func main() {
 	flag.StringVar(&o.work, "work", "build/coldstart", "directory for the binaries")
 	flag.StringVar(&o.only, "only", "", "comma-separated function names to measure (default: every functions/* directory)")
 	flag.StringVar(&o.breakdown, "breakdown", "heartbeat", "function whose package init times (GODEBUG=inittrace=1) are broken down in the report")
+	flag.Float64Var(&o.waitLoad, "wait-load", 0, "before measuring, wait (at most -wait-max) until the 1-minute load average is below this (0: do not wait)")
+	flag.DurationVar(&o.waitMax, "wait-max", 10*time.Minute, "longest wait for -wait-load")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -118,6 +122,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	env := functionEnv(svc)
+	if o.waitLoad > 0 {
+		waitForLoad(ctx, o.waitLoad, o.waitMax)
+	}
+	m.LoadStart = loadavg()
 
 	// Runs are interleaved (run i of every function, then run i+1) so that a change in the
 	// machine's load during the benchmark spreads over every function alike.
@@ -157,6 +165,27 @@ func run(ctx context.Context, o options) error {
 	}
 	logf("wrote %s (load at end %s)", o.out, m.LoadEnd)
 	return nil
+}
+
+// waitForLoad waits until the machine's 1-minute load average is below limit, or max.
+func waitForLoad(ctx context.Context, limit float64, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for {
+		l := load1()
+		if l < limit {
+			logf("load %.2f < %.2f: measuring", l, limit)
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			logf("load still %.2f after %s: measuring anyway", l, max)
+			return
+		}
+		logf("load %.2f ≥ %.2f: waiting", l, limit)
+		select {
+		case <-ctx.Done():
+		case <-time.After(15 * time.Second):
+		}
+	}
 }
 
 func logf(format string, args ...any) {

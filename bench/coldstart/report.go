@@ -57,6 +57,15 @@ func loadavg() string {
 	return strings.Join(f[:3], " / ")
 }
 
+func load1() float64 {
+	var l float64
+	b, err := os.ReadFile("/proc/loadavg")
+	if err == nil {
+		_, _ = fmt.Sscan(string(b), &l)
+	}
+	return l
+}
+
 func cpuModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
@@ -149,7 +158,7 @@ func (rep report) markdown() string {
 	if m.CPU != "" {
 		p(", %s", m.CPU)
 	}
-	p("; load average (1 / 5 / 15 min, `/proc/loadavg`) %s at the start, %s at the end. The machine is shared: other work running at the same time inflates the figures.\n", m.LoadStart, m.LoadEnd)
+	p("; load average (1 / 5 / 15 min, `/proc/loadavg`) %s when the measurements started (after the builds), %s at the end. The machine is shared: other work running at the same time inflates the figures.\n", m.LoadStart, m.LoadEnd)
 	p("- Go: %s; emulator: `%s/cmd/aws-lambda-rie@%s` built with `go install` (not a dependency of this module).\n", m.GoVersion, rieModule, rieVersion)
 	p("- Database: %s. Redis: %s.\n\n", rep.Services.Database, rep.Services.Redis)
 
