@@ -125,7 +125,7 @@ func run(ctx context.Context, o options) error {
 	if o.waitLoad > 0 {
 		waitForLoad(ctx, o.waitLoad, o.waitMax)
 	}
-	m.LoadStart = loadavg()
+	m.LoadStart, m.Date = loadavg(), time.Now().UTC().Format("2006-01-02 15:04 UTC")
 
 	// Runs are interleaved (run i of every function, then run i+1) so that a change in the
 	// machine's load during the benchmark spreads over every function alike.
