@@ -6,7 +6,7 @@ GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags='-s -w'
 
-.PHONY: run test test-go test-timescale test-infra vet build synth deploy-base deploy migrate bench-compression bench-ingest clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: run test test-go test-timescale test-infra vet build synth deploy-base deploy migrate bench-compression bench-ingest bench-coldstart clean $(addprefix build-,$(FUNCTIONS))
 
 # The timescale-mode tests fail when Node (the PGlite TimescaleDB sidecar) is missing, under
 # make as under plain `go test`; OPTRALIS_SKIP_TIMESCALE=1 opts out (they skip instead).
@@ -57,6 +57,13 @@ bench-compression:
 # the same run; writes bench/ingest.md and bench/ingest.png.
 bench-ingest:
 	$(WITH_SERVICES) $(GO) test -run '^$$' -bench Ingest -benchtime 1x -count=1 -timeout 30m ./internal/agentsim
+
+# Cold start of every functions/* Lambda and a hello-world baseline under the Lambda Runtime
+# Interface Emulator (built from its Go module, no Docker): 10 fresh processes each, against a
+# throwaway migrated database (COLDSTART_DATABASE_URL) and Redis (COLDSTART_REDIS_URL); writes
+# bench/coldstart.md. Flags: COLDSTART_FLAGS='-runs 10 -warm 5 -only heartbeat,status'.
+bench-coldstart:
+	$(GO) run ./bench/coldstart $(COLDSTART_FLAGS)
 
 migrate:
 	$(GO) run ./cmd/optralis migrate
