@@ -124,7 +124,7 @@ const (
 // and per-IP rate limits.
 //
 // The spec's auth limit (5 attempts per 15 minutes) stays in the application
-// (internal/auth/ratelimit), with only a coarse WAF ceiling on /api/auth/ as a flood guard:
+// (internal/ratelimit), with only a coarse WAF ceiling on /api/auth/ as a flood guard:
 // WAF's longest window is 10 minutes and its lowest limit 10 requests, it enforces "near"
 // the limit rather than exactly, it only sees requests (not whether a login failed, which
 // is what the refresh limit counts) and it can only key on the IP, while the application

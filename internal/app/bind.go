@@ -94,6 +94,6 @@ func guard(r routes.Route, h http.Handler, guards Guards, core Core) http.Handle
 		return g(r, h)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		httpx.WriteError(w, req, core.Logger, apperr.New(apperr.Unauthenticated, "authentication required"))
+		httpx.WriteError(w, req, core.Logger, apperr.ErrUnauthenticated)
 	})
 }

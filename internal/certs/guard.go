@@ -25,7 +25,7 @@ func Guard(pool *pgxpool.Pool, clk clock.Clock, logger *slog.Logger) func(routes
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			cert, ok := identity.ClientCert(req.Context())
 			if !ok {
-				httpx.WriteError(w, req, logger, apperr.New(apperr.Unauthenticated, "a client certificate is required"))
+				httpx.WriteError(w, req, logger, apperr.ErrNoClientCert)
 				return
 			}
 			var clientID, machineID, serial string
