@@ -24,8 +24,6 @@ type Deps struct {
 	Clock clock.Clock
 }
 
-func (d Deps) now() time.Time { return d.Clock.Now() }
-
 // Refreshed is the answer to a refresh.
 type Refreshed struct {
 	Change
@@ -89,7 +87,7 @@ func HandleList(d Deps) http.Handler {
 func HandleRefresh(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := principal.From(r.Context())
-		out, err := Refresh(r.Context(), d.Pool, d.Source, p.UserID, httpx.ClientIP(r), d.now())
+		out, err := Refresh(r.Context(), d.Pool, d.Source, p.UserID, httpx.ClientIP(r), d.Clock.Now())
 		if err != nil {
 			if ae, ok := apperr.As(err); ok && ae.Code == apperr.Upstream {
 				d.Logger.WarnContext(r.Context(), "windows builds refresh failed", "error", ae.Message)
