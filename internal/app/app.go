@@ -27,6 +27,15 @@ type Core struct {
 	Logger *slog.Logger
 	// CORS is the dashboard origins allowed to call the API (empty: none).
 	CORS []string
+	// KeyPrefix namespaces the cache keys (tests sharing one Redis); empty in production.
+	KeyPrefix string
+	// Breaker keeps the cache's users off a failing Redis for a while (nil: always try).
+	Breaker *cache.Breaker
+}
+
+// Cache is the JSON cache over Core's Redis, prefix and breaker.
+func (c Core) Cache() cache.Store {
+	return cache.Store{Redis: c.Redis, Prefix: c.KeyPrefix, Breaker: c.Breaker, Logger: c.Logger}
 }
 
 // OpenCore connects to the database (sized by profile) and to the cache when redisURL is
@@ -45,7 +54,8 @@ func OpenCore(ctx context.Context, databaseURL, redisURL string, cors []string, 
 		pool.Close()
 		return Core{}, err
 	}
-	return Core{Pool: pool, Redis: rc, Clock: clock.System{}, Logger: logger, CORS: cors}, nil
+	clk := clock.System{}
+	return Core{Pool: pool, Redis: rc, Clock: clk, Logger: logger, CORS: cors, Breaker: cache.NewBreaker(clk, 0)}, nil
 }
 
 // Close releases the connections.

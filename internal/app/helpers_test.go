@@ -38,10 +38,11 @@ type testDeps struct {
 	Auth      *auth.Service      // nil: built from Config.JWTSecret
 	CA        *ca.CA             // nil: enrolment answers 503
 	Heartbeat *heartbeat.Service // nil: built from the core
+	KeyPrefix string             // the cache key prefix of this test's services
 }
 
 func (d *testDeps) core() app.Core {
-	return app.Core{Pool: d.Pool, Redis: d.Redis, Clock: d.Clock, Logger: d.Logger, CORS: d.Config.CORSAllowedOrigins}
+	return app.Core{Pool: d.Pool, Redis: d.Redis, Clock: d.Clock, Logger: d.Logger, CORS: d.Config.CORSAllowedOrigins, KeyPrefix: d.KeyPrefix}
 }
 
 func (d *testDeps) auth() *auth.Service {

@@ -42,7 +42,10 @@ func newTenant(t *testing.T, s *stack, name string) tenant {
 		}
 	}
 	q(`INSERT INTO machine_groups (client_id, name, color) VALUES ($1, $2, '#112233') RETURNING id`, &tn.GroupID, tn.ClientID, "group-"+name)
-	s.d.Pool.Exec(ctx, `UPDATE machines SET group_id = $2 WHERE id = $1`, tn.MachineID, tn.GroupID)
+	if _, err := s.d.Pool.Exec(ctx, `INSERT INTO machine_group_members (client_id, machine_id, group_id, created_at) VALUES ($1, $2, $3, $4)`,
+		tn.ClientID, tn.MachineID, tn.GroupID, s.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
 	q(`INSERT INTO install_tokens (client_id, token_hash, name, expires_at, created_by) VALUES ($1, md5(random()::text), $2, $3, $4) RETURNING id`,
 		&tn.InstallTokenID, tn.ClientID, "token-"+name, s.clock.Now().Add(15*time.Minute), tn.UserID)
 	q(`INSERT INTO client_certificates (client_id, machine_id, serial, issued_at, expires_at, created_by) VALUES ($1, $2, md5(random()::text), $3, $4, $5) RETURNING id`,
@@ -194,7 +197,8 @@ func (c *isolationCheck) run(rows []routes.Route, h http.Handler) (covered []str
 	b := c.b
 	var n int
 	if err := c.s.d.Pool.QueryRow(ctx, `
-		SELECT (SELECT count(*) FROM machines WHERE id = $1 AND client_id = $5 AND group_id = $2)
+		SELECT (SELECT count(*) FROM machines m JOIN machine_group_members g ON g.machine_id = m.id AND g.group_id = $2
+		        WHERE m.id = $1 AND m.client_id = $5 AND m.deleted_at IS NULL)
 		     + (SELECT count(*) FROM machine_groups WHERE id = $2 AND client_id = $5)
 		     + (SELECT count(*) FROM install_tokens WHERE id = $3 AND revoked_at IS NULL)
 		     + (SELECT count(*) FROM client_certificates WHERE id = $4 AND revoked_at IS NULL)

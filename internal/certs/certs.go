@@ -72,6 +72,8 @@ var (
 	// ErrRefused is the one answer to an agent whose certificate is not accepted; the
 	// reason is in the wrapping error, for the log only.
 	ErrRefused = apperr.New(apperr.Unauthenticated, "client certificate not accepted")
+	// ErrClientDisabled answers the agents of a client a platform admin has disabled.
+	ErrClientDisabled = apperr.New(apperr.Forbidden, "this client's service is disabled")
 )
 
 // latestCertificate selects the machine's current certificate row: its unrevoked one if

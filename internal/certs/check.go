@@ -34,10 +34,10 @@ func CheckPresented(ctx context.Context, q db.Querier, cert *x509.Certificate, n
 }
 
 // RefusalError maps the error of a statement or batch headed by AssertActive: a refusal
-// becomes ErrRefused (wrapping the database's reason, for the log); other errors go
-// through db.Error.
+// becomes ErrRefused (wrapping the database's reason, for the log), a disabled client
+// ErrClientDisabled (403); other errors go through db.Error.
 func RefusalError(err error, op string) error {
-	return db.Error(err, op, db.On(db.AgentRefused, ErrRefused))
+	return db.Error(err, op, db.On(db.AgentRefused, ErrRefused), db.On(db.ClientDisabled, ErrClientDisabled))
 }
 
 // Inspect is the part of CheckPresented that needs no database: the CN's client and

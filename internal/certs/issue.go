@@ -69,7 +69,7 @@ func IssueTx(ctx context.Context, tx *db.Tx, authority *ca.CA, req IssueRequest)
 	}
 	now := tx.Now
 	var locked string
-	err := tx.QueryRow(ctx, `SELECT id FROM machines WHERE id = $1 AND client_id = $2 FOR UPDATE`,
+	err := tx.QueryRow(ctx, `SELECT id FROM machines WHERE id = $1 AND client_id = $2 AND deleted_at IS NULL FOR UPDATE`,
 		req.MachineID, req.ClientID).Scan(&locked)
 	if err != nil {
 		return Issued{}, db.Error(err, "certs: lock machine", db.On(db.NoRows, ErrMachineNotFound))

@@ -40,7 +40,7 @@ func Get(ctx context.Context, q db.Querier, clientID, machineID string, now time
 		SELECT c.serial, c.issued_at, c.expires_at, c.revoked_at, c.revocation_reason
 		FROM machines m
 		LEFT JOIN LATERAL (`+latestCertificate+`) c ON TRUE
-		WHERE m.id = $1 AND m.client_id = $2`, machineID, clientID).
+		WHERE m.id = $1 AND m.client_id = $2 AND m.deleted_at IS NULL`, machineID, clientID).
 		Scan(&serial, &v.IssuedAt, &v.ExpiresAt, &v.RevokedAt, &reason)
 	if err != nil {
 		return View{}, db.Error(err, "certs: get", db.On(db.NoRows, ErrMachineNotFound))
@@ -72,7 +72,7 @@ type RevokeRequest struct {
 func Revoke(ctx context.Context, pool *pgxpool.Pool, req RevokeRequest, now time.Time) (v View, revoked bool, err error) {
 	err = db.InTxAt(ctx, pool, now, func(tx *db.Tx) error {
 		var id string
-		err := tx.QueryRow(ctx, `SELECT id FROM machines WHERE id = $1 AND client_id = $2 FOR UPDATE`,
+		err := tx.QueryRow(ctx, `SELECT id FROM machines WHERE id = $1 AND client_id = $2 AND deleted_at IS NULL FOR UPDATE`,
 			req.MachineID, req.ClientID).Scan(&id)
 		if err != nil {
 			return db.Error(err, "certs: lock machine", db.On(db.NoRows, ErrMachineNotFound))

@@ -27,6 +27,9 @@ const (
 	// AgentRefused is raised by optralis_assert_agent (migrations 00004, 00005) when a
 	// presented certificate is not its machine's active one; the message names the reason.
 	AgentRefused = "OA401"
+	// ClientDisabled is raised by optralis_assert_agent (migration 00006) when the agent's
+	// certificate is fine but its client has been disabled: the agent is refused (403).
+	ClientDisabled = "OA403"
 	// NoRows is not a SQLSTATE: it stands for pgx.ErrNoRows (a query that returned no
 	// row) wherever a code is expected, so Error maps it like the others.
 	NoRows = "no_rows"
@@ -114,6 +117,8 @@ func Default(code string) *apperr.Error {
 		return apperr.New(apperr.Unavailable, "the database is busy; retry later")
 	case AgentRefused:
 		return apperr.New(apperr.Unauthenticated, "client certificate not accepted")
+	case ClientDisabled:
+		return apperr.New(apperr.Forbidden, "this client's service is disabled")
 	}
 	return nil
 }

@@ -83,7 +83,7 @@ func (c MachineCount) warn(ctx context.Context, op string, err error) {
 // CountMachines counts the client's machines in the database.
 func CountMachines(ctx context.Context, q db.Querier, clientID string) (int, error) {
 	var n int
-	if err := q.QueryRow(ctx, `SELECT count(*) FROM machines WHERE client_id = $1`, clientID).Scan(&n); err != nil {
+	if err := q.QueryRow(ctx, `SELECT count(*) FROM machines WHERE client_id = $1 AND deleted_at IS NULL`, clientID).Scan(&n); err != nil {
 		return 0, db.Error(err, "enrol: count machines")
 	}
 	return n, nil

@@ -133,7 +133,9 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 		return Answer{}, apperr.InvalidFields(bad)
 	}
 	version, cached := s.cachedVersion(ctx, ci.channel)
-	wr := write{machineID: agent.MachineID, ip: ip, now: now, p: &p, inv: inv, wantVersion: !cached}
+	interval := NextInterval(*p.Metrics.CPUPercent, *p.Metrics.RAMPercent)
+	wr := write{machineID: agent.MachineID, ip: ip, now: now, p: &p, inv: inv, wantVersion: !cached,
+		interval: time.Duration(interval) * time.Second}
 	b := &pgx.Batch{}
 	// The certificate check heads the batch: a revoked agent aborts it and writes nothing.
 	assert, args := certs.AssertActive(agent, now)
@@ -151,7 +153,7 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 		version = dbVersion
 		s.storeVersion(ctx, ci.channel, version)
 	}
-	return Answer{NextIntervalSeconds: NextInterval(*p.Metrics.CPUPercent, *p.Metrics.RAMPercent),
+	return Answer{NextIntervalSeconds: interval,
 		LatestAgentVersion: version, ConfigChanged: changed}, nil
 }
 
@@ -190,6 +192,7 @@ var errUnknownMachine = apperr.New(apperr.Unauthenticated, "unknown machine")
 func storeError(err error) error {
 	return db.Error(err, "heartbeat: batch",
 		db.On(db.AgentRefused, certs.ErrRefused),
+		db.On(db.ClientDisabled, certs.ErrClientDisabled),
 		db.On(db.ForeignKeyViolation, errUnknownMachine),
 		db.On(db.NoRows, errUnknownMachine))
 }
@@ -256,7 +259,7 @@ func (s *Service) client(ctx context.Context, clientID string) (clientInfo, erro
 }
 
 func (s *Service) versionKey(channel string) string {
-	return s.d.RedisPrefix + "agent:version:" + channel
+	return s.d.RedisPrefix + AgentVersionCacheKey(channel)
 }
 
 // cachedVersion reads the channel's agent version from Redis; ok is false on a miss or
@@ -289,13 +292,13 @@ func (s *Service) storeVersion(ctx context.Context, channel, version string) {
 // cached copy.
 func SetAgentVersion(ctx context.Context, pool *pgxpool.Pool, rc *redis.Client, prefix, channel, version string, now time.Time) error {
 	if _, err := pool.Exec(ctx, `
-		INSERT INTO schema_settings (key, value, updated_at) VALUES ($1, $2, $3)
-		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
-		AgentVersionKey(channel), version, now); err != nil {
+		INSERT INTO agent_releases (channel, version, published_at) VALUES ($1, $2, $3)
+		ON CONFLICT (channel) DO UPDATE SET version = EXCLUDED.version, published_at = EXCLUDED.published_at`,
+		channel, version, now); err != nil {
 		return db.Error(err, "heartbeat: set agent version")
 	}
 	if rc != nil {
-		_ = rc.Del(ctx, prefix+"agent:version:"+channel).Err()
+		_ = rc.Del(ctx, prefix+AgentVersionCacheKey(channel)).Err()
 	}
 	return nil
 }

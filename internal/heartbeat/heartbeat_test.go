@@ -484,6 +484,42 @@ func TestIdentity(t *testing.T) {
 	}
 }
 
+// A disabled client's agents are refused with 403 from their next request, and nothing of
+// the refused heartbeat is written; a deleted machine is refused like an unknown one.
+func TestDisabledClientAndDeletedMachine(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	ctx := context.Background()
+	if r := e.post(payload(e.now.Add(-time.Minute))); r.code != 200 {
+		t.Fatalf("heartbeat: %d %s", r.code, r.raw)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE clients SET is_active = FALSE WHERE id = $1`, e.clientID); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.post(payload(e.now)); r.code != 403 || !strings.Contains(r.raw, `"forbidden"`) {
+		t.Errorf("disabled client's heartbeat: %d %s, want 403", r.code, r.raw)
+	}
+	if r := e.do("GET", "/agent/config/collectors", e.cert, nil, nil); r.code != 403 {
+		t.Errorf("disabled client's config fetch: %d %s, want 403", r.code, r.raw)
+	}
+	var n int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM metrics WHERE machine_id = $1`, e.machineID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("metrics rows after the refused heartbeat: %d (%v), want 1", n, err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE clients SET is_active = TRUE WHERE id = $1`, e.clientID); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.post(payload(e.now)); r.code != 200 {
+		t.Errorf("re-enabled client's heartbeat: %d %s", r.code, r.raw)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE machines SET deleted_at = $2 WHERE id = $1`, e.machineID, e.now); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.post(payload(e.now.Add(time.Second))); r.code != 401 {
+		t.Errorf("deleted machine's heartbeat: %d %s, want 401", r.code, r.raw)
+	}
+}
+
 func (e *env) reissue(clientID, machineID string) (string, *x509.Certificate) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	is, err := certs.Issue(context.Background(), e.pool, e.authority, certs.IssueRequest{ClientID: clientID, MachineID: machineID,
@@ -729,7 +765,8 @@ func TestRowsStampedWithTheClock(t *testing.T) {
 		"machine_collector_data.updated_at": `SELECT count(*) > 0 AND min(updated_at) = $2 AND max(updated_at) = $2 FROM machine_collector_data WHERE machine_id = $1`,
 		"machines.last_seen":                `SELECT last_seen = $2 FROM machines WHERE id = $1`,
 		"machines.last_config_sync":         `SELECT last_config_sync = $2 FROM machines WHERE id = $1`,
-		"schema_settings.updated_at":        `SELECT updated_at = $2 FROM schema_settings WHERE key = 'agent_version:beta' AND $1::uuid IS NOT NULL`,
+		"agent_releases.published_at":       `SELECT published_at = $2 FROM agent_releases WHERE channel = 'beta' AND $1::uuid IS NOT NULL`,
+		"machines.heartbeat_due_at":         `SELECT heartbeat_due_at = $2::timestamptz + interval '60 seconds' AND last_metrics_at = $2::timestamptz - interval '1 minute' FROM machines WHERE id = $1`,
 	} {
 		var ok *bool
 		if err := e.pool.QueryRow(ctx, sql, e.machineID, at).Scan(&ok); err != nil {

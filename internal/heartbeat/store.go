@@ -36,22 +36,28 @@ SELECT $1::uuid, c, d::jsonb, $2::timestamptz, $5::timestamptz FROM unnest($3::t
 ON CONFLICT (machine_id, collector) DO UPDATE SET data = EXCLUDED.data, collected_at = EXCLUDED.collected_at, updated_at = EXCLUDED.updated_at
 WHERE machine_collector_data.collected_at <= EXCLUDED.collected_at`
 	// The last statement writes the machine row and reads back what the answer needs, so
-	// the answer costs no extra round trip: whether the collector configuration changed
-	// since the agent last fetched it, and (only when Redis did not have it) the latest
-	// agent version of the client's channel, kept in schema_settings as
-	// agent_version:<channel>.
+	// the answer costs no extra round trip: whether the collector configuration (the
+	// machine's or its client's default) changed since the agent last fetched it, and
+	// (only when Redis did not have it) the latest agent version of the client's channel.
+	// It also keeps what a dashboard list row shows without reading the series: when the
+	// next heartbeat is due ($6, now + the interval answered) and the CPU/RAM of the
+	// newest heartbeat (a late retry of an older one does not overwrite them).
 	touchMachine = `
 UPDATE machines m SET last_seen = GREATEST(COALESCE(m.last_seen, $2), $2),
+    heartbeat_due_at = GREATEST(COALESCE(m.heartbeat_due_at, $6), $6),
+    last_cpu_percent = CASE WHEN $7 >= COALESCE(m.last_metrics_at, '-infinity') THEN $8 ELSE m.last_cpu_percent END,
+    last_ram_percent = CASE WHEN $7 >= COALESCE(m.last_metrics_at, '-infinity') THEN $9 ELSE m.last_ram_percent END,
+    last_metrics_at = GREATEST(COALESCE(m.last_metrics_at, $7), $7),
     agent_version = COALESCE(NULLIF($3, ''), m.agent_version), ip_address = COALESCE(NULLIF($4, ''), m.ip_address)
-WHERE m.id = $1
-RETURNING m.collector_config_updated_at > COALESCE(m.last_config_sync, '-infinity'::timestamptz),
-    CASE WHEN $5 THEN (SELECT s.value FROM clients c JOIN schema_settings s ON s.key = 'agent_version:' || c.agent_channel
-        WHERE c.id = m.client_id) END`
+FROM clients c
+WHERE m.id = $1 AND c.id = m.client_id
+RETURNING GREATEST(m.collector_config_updated_at, c.collector_config_updated_at) > COALESCE(m.last_config_sync, '-infinity'::timestamptz),
+    CASE WHEN $5 THEN (SELECT r.version FROM agent_releases r WHERE r.channel = c.agent_channel) END`
 )
 
-// AgentVersionKey is the schema_settings key (and, prefixed with "agent:version:", the
-// Redis key) of a channel's latest agent version.
-func AgentVersionKey(channel string) string { return "agent_version:" + channel }
+// AgentVersionCacheKey is the Redis key (after the deployment's prefix) of a channel's
+// latest agent version (spec "Cache Redis": agent:version:<channel>, 5 min).
+func AgentVersionCacheKey(channel string) string { return "agent:version:" + channel }
 
 // write is one heartbeat's writes.
 type write struct {
@@ -59,7 +65,8 @@ type write struct {
 	now           time.Time
 	p             *Payload
 	inv           *Inventory
-	wantVersion   bool // read the agent version from the database (not in Redis)
+	wantVersion   bool          // read the agent version from the database (not in Redis)
+	interval      time.Duration // the interval the answer gives the agent
 }
 
 // queue adds every write of the heartbeat to the single batch; the last queued statement
@@ -117,7 +124,7 @@ func (w write) queue(b *pgx.Batch) {
 	}
 	w.inv.queue(b, id, w.now)
 	certs.QueueSync(b, id)
-	b.Queue(touchMachine, id, w.now, p.AgentVersion, w.ip, w.wantVersion)
+	b.Queue(touchMachine, id, w.now, p.AgentVersion, w.ip, w.wantVersion, w.now.Add(w.interval), at, *m.CPUPercent, *m.RAMPercent)
 }
 
 func opt(s string) *string {

@@ -107,6 +107,15 @@ func Table() []Route {
 		{Function: FnAdmin, Method: del, Path: "/api/install-tokens/{id}", Access: User},
 		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/certificate", Access: User},
 		{Function: FnAdmin, Method: post, Path: "/api/machines/{id}/certificate/revoke", Access: User},
+
+		// Clients and users (onboarding, user management).
+
+		// Machines: list, details, edit, delete; fleet overview and audit log.
+
+		// Machine history and inventory; collector configuration.
+
+		// Groups; agent releases.
+
 		{Function: FnAdmin, Method: get, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: put, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: get, Path: "/api/admin/windows-builds", Access: PlatformAdmin},

@@ -28,17 +28,26 @@ func Handlers(core app.Core, d enrol.Deps, e config.Enrolment) app.Handlers {
 	rd := bootstrapfn.Requirements(core)
 	wd := winbuilds.Deps{Pool: core.Pool, Logger: core.Logger, Clock: core.Clock, Source: winbuilds.Source{
 		BaseURL: e.EndOfLifeAPIURL, Client: &http.Client{Timeout: 10 * time.Second}}}
-	return app.Handlers{
-		"POST /api/install-tokens":                   enrol.HandleCreateToken(d),
-		"GET /api/install-tokens":                    enrol.HandleListTokens(d),
-		"DELETE /api/install-tokens/{id}":            enrol.HandleRevokeToken(d),
-		"GET /api/machines/{id}/certificate":         certs.HandleGet(cd),
-		"POST /api/machines/{id}/certificate/revoke": certs.HandleRevoke(cd),
-		"GET /api/admin/agent-requirements":          agentreq.HandleGet(rd),
-		"PUT /api/admin/agent-requirements":          agentreq.HandlePut(rd),
-		"GET /api/admin/windows-builds":              winbuilds.HandleList(wd),
-		"POST /api/admin/windows-builds/refresh":     winbuilds.HandleRefresh(wd),
-	}
+	return app.Merge(
+		// clients and users
+
+		// machines, overview, activity
+
+		// history, inventory, collector configuration
+
+		// groups, agent releases
+
+		app.Handlers{
+			"POST /api/install-tokens":                   enrol.HandleCreateToken(d),
+			"GET /api/install-tokens":                    enrol.HandleListTokens(d),
+			"DELETE /api/install-tokens/{id}":            enrol.HandleRevokeToken(d),
+			"GET /api/machines/{id}/certificate":         certs.HandleGet(cd),
+			"POST /api/machines/{id}/certificate/revoke": certs.HandleRevoke(cd),
+			"GET /api/admin/agent-requirements":          agentreq.HandleGet(rd),
+			"PUT /api/admin/agent-requirements":          agentreq.HandlePut(rd),
+			"GET /api/admin/windows-builds":              winbuilds.HandleList(wd),
+			"POST /api/admin/windows-builds/refresh":     winbuilds.HandleRefresh(wd),
+		})
 }
 
 // New serves the admin function's routes; a checks the callers' access tokens.
