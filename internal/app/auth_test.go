@@ -64,7 +64,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	}
 	s.redis = o.Redis
 	s.d.Auth = auth.New(o)
-	s.h = s.d.PublicHandler()
+	s.h = contract(t, s.d.PublicHandler())
 	return s
 }
 
