@@ -5,7 +5,6 @@ package clients
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"time"
@@ -13,7 +12,6 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
@@ -157,7 +155,7 @@ func MachineCount(ctx context.Context, s cache.Store, q db.Querier, clientID str
 		return 0, db.Error(err, "clients: count machines")
 	}
 	if s.Enabled() {
-		if err := s.Redis.SetNX(ctx, s.Key(fleetcache.CountKey(clientID)), strconv.Itoa(n), fleetcache.CountTTL).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		if err := s.Redis.SetNX(ctx, s.Key(fleetcache.CountKey(clientID)), strconv.Itoa(n), fleetcache.CountTTL).Err(); err != nil {
 			s.Failed(ctx, "fill machines count", err)
 		}
 	}
