@@ -109,6 +109,17 @@ func Table() []Route {
 		{Function: FnAdmin, Method: post, Path: "/api/machines/{id}/certificate/revoke", Access: User},
 
 		// Clients and users (onboarding, user management).
+		{Function: FnAdmin, Method: get, Path: "/api/admin/clients", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: post, Path: "/api/admin/clients", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/admin/clients/{id}", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/admin/clients/{id}", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: post, Path: "/api/admin/clients/{id}/users", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/client", Access: User},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/client", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/users", Access: ClientAdmin},
+		{Function: FnAdmin, Method: post, Path: "/api/users", Access: ClientAdmin},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/users/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: del, Path: "/api/users/{id}", Access: ClientAdmin},
 
 		// Machines: list, details, edit, delete; fleet overview and audit log.
 

@@ -15,21 +15,25 @@ import (
 	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/clients"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/enrol"
 	"github.com/optralis/optralis/internal/routes"
+	"github.com/optralis/optralis/internal/users"
 	"github.com/optralis/optralis/internal/winbuilds"
 )
 
-// Handlers binds the admin function's routes. d is the enrolment service (install tokens),
-// e the enrolment settings (the endoflife.date API for Windows builds).
-func Handlers(core app.Core, d enrol.Deps, e config.Enrolment) app.Handlers {
+// Handlers binds the admin function's routes. a is the authentication service (it ends
+// sessions and sends invitations), d the enrolment service (install tokens), e the
+// enrolment settings (the endoflife.date API for Windows builds).
+func Handlers(core app.Core, a *auth.Service, d enrol.Deps, e config.Enrolment) app.Handlers {
 	cd := certs.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger}
 	rd := bootstrapfn.Requirements(core)
 	wd := winbuilds.Deps{Pool: core.Pool, Logger: core.Logger, Clock: core.Clock, Source: winbuilds.Source{
 		BaseURL: e.EndOfLifeAPIURL, Client: &http.Client{Timeout: 10 * time.Second}}}
 	return app.Merge(
 		// clients and users
+		clientsAndUsers(core, a),
 
 		// machines, overview, activity
 
@@ -50,9 +54,28 @@ func Handlers(core app.Core, d enrol.Deps, e config.Enrolment) app.Handlers {
 		})
 }
 
+// clientsAndUsers binds customer onboarding (platform admin) and user management (client
+// admins).
+func clientsAndUsers(core app.Core, a *auth.Service) app.Handlers {
+	d := clients.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger, Cache: core.Cache(), Auth: a}
+	return app.Handlers{
+		"GET /api/admin/clients":             clients.HandleList(d),
+		"POST /api/admin/clients":            clients.HandleCreate(d),
+		"GET /api/admin/clients/{id}":        clients.HandleGet(d),
+		"PATCH /api/admin/clients/{id}":      clients.HandlePatch(d),
+		"POST /api/admin/clients/{id}/users": clients.HandleInviteAdmin(d),
+		"GET /api/client":                    clients.HandleGetOwn(d),
+		"PATCH /api/client":                  clients.HandlePatchOwn(d),
+		"GET /api/users":                     users.HandleList(d),
+		"POST /api/users":                    users.HandleCreate(d),
+		"PATCH /api/users/{id}":              users.HandlePatch(d),
+		"DELETE /api/users/{id}":             users.HandleDelete(d),
+	}
+}
+
 // New serves the admin function's routes; a checks the callers' access tokens.
 func New(core app.Core, a *auth.Service, authority *ca.CA, e config.Enrolment) (http.Handler, error) {
-	return app.Bind(routes.Of(routes.FnAdmin), Handlers(core, bootstrapfn.Enrolment(core, authority, e), e),
+	return app.Bind(routes.Of(routes.FnAdmin), Handlers(core, a, bootstrapfn.Enrolment(core, authority, e), e),
 		app.Guards{Dashboard: a.Guard}, core)
 }
 
@@ -62,7 +85,9 @@ func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (ap
 	var e config.Enrolment
 	return app.OpenHTTP(ctx, routes.FnAdmin, getenv, stdout,
 		func(getenv func(string) string) (err error) {
-			if s.Secret, err = config.JWT(getenv); err != nil {
+			// JWT_SECRET and SMTP: invitations are mailed like reset links, to the same
+			// dashboard (authfn.NewService).
+			if s, err = authfn.LoadSettings(getenv); err != nil {
 				return err
 			}
 			e, err = config.LoadEnrolment(getenv)
