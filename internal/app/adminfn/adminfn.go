@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/optralis/optralis/internal/activity"
 	"github.com/optralis/optralis/internal/agentreq"
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/authfn"
@@ -17,6 +18,7 @@ import (
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/enrol"
+	"github.com/optralis/optralis/internal/machines"
 	"github.com/optralis/optralis/internal/routes"
 	"github.com/optralis/optralis/internal/winbuilds"
 )
@@ -32,6 +34,7 @@ func Handlers(core app.Core, d enrol.Deps, e config.Enrolment) app.Handlers {
 		// clients and users
 
 		// machines, overview, activity
+		machineHandlers(core),
 
 		// history, inventory, collector configuration
 
@@ -48,6 +51,19 @@ func Handlers(core app.Core, d enrol.Deps, e config.Enrolment) app.Handlers {
 			"GET /api/admin/windows-builds":              winbuilds.HandleList(wd),
 			"POST /api/admin/windows-builds/refresh":     winbuilds.HandleRefresh(wd),
 		})
+}
+
+// machineHandlers are the fleet's routes: machines, overview and the audit log.
+func machineHandlers(core app.Core) app.Handlers {
+	md := machines.Deps{Pool: core.Pool, Cache: core.Cache(), Clock: core.Clock, Logger: core.Logger}
+	return app.Handlers{
+		"GET /api/machines":         machines.HandleList(md),
+		"GET /api/machines/{id}":    machines.HandleGet(md),
+		"PATCH /api/machines/{id}":  machines.HandlePatch(md),
+		"DELETE /api/machines/{id}": machines.HandleDelete(md),
+		"GET /api/overview":         machines.HandleOverview(md),
+		"GET /api/activity":         activity.HandleList(activity.Deps{Pool: core.Pool, Logger: core.Logger}),
+	}
 }
 
 // New serves the admin function's routes; a checks the callers' access tokens.
