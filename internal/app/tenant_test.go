@@ -76,6 +76,7 @@ func (tn tenant) resourceIDs() map[string]string {
 // the ownership check, not input validation, decides the answer. Default: {}.
 var requestBodies = map[string]string{
 	"PATCH /api/users/{id}": `{"name":"Renamed"}`,
+	"PATCH /api/machines/{id}": `{"display_name":"renamed","notes":"n"}`,
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)

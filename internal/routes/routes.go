@@ -122,6 +122,12 @@ func Table() []Route {
 		{Function: FnAdmin, Method: del, Path: "/api/users/{id}", Access: ClientAdmin},
 
 		// Machines: list, details, edit, delete; fleet overview and audit log.
+		{Function: FnAdmin, Method: get, Path: "/api/machines", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}", Access: User},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/machines/{id}", Access: User},
+		{Function: FnAdmin, Method: del, Path: "/api/machines/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/overview", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/activity", Access: User},
 
 		// Machine history and inventory; collector configuration.
 

@@ -194,6 +194,63 @@ var sharedCases = []struct {
 			t.Fatal("the other client's aggregates were deleted")
 		}
 	}},
+	{"deleted machine purge", func(t *testing.T, e modeEnv) {
+		client, gone := e.machine(t, "Pro")
+		kept := testenv.Machine(t, e.Pool, client, "kept-"+client[:8])
+		start := e.Now.Truncate(time.Hour).Add(-5 * 24 * time.Hour)
+		for _, m := range []string{gone, kept} {
+			insert(t, e, minutely(m, start, e.Now, time.Hour))
+			for _, sql := range []string{
+				`INSERT INTO disk_info (machine_id, recorded_at, mount_point, used_percent) VALUES ($1, $2, '/', 10)`,
+				`INSERT INTO event_logs (machine_id, recorded_at, seq, event_time) VALUES ($1, $2, 0, $2)`,
+				`INSERT INTO smart_data (machine_id, recorded_at, device) VALUES ($1, $2, 'sda')`,
+			} {
+				if _, err := e.Pool.Exec(context.Background(), sql, m, start); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		e.refresh(t, start, e.Now)
+		if e.Mode == "timescale" {
+			job := count(t, e, `SELECT job_id FROM timescaledb_information.jobs
+				WHERE proc_name = 'policy_compression' AND hypertable_name = 'metrics'`)
+			if _, err := e.Pool.Exec(context.Background(), `CALL run_job($1::int)`, job); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.Pool.Exec(context.Background(), `UPDATE machines SET deleted_at = $2 WHERE id = $1`, gone, e.Now); err != nil {
+			t.Fatal(err)
+		}
+		keptBefore := count(t, e, `SELECT count(*) FROM metrics WHERE machine_id = $1`, kept)
+		n, del, err := series.PurgeDeletedMachines(context.Background(), e.Pool, e.Mode, 10)
+		if err != nil || n != 1 || del["metrics"] == 0 || del["disk_info"] != 1 || del["event_logs"] != 1 || del["smart_data"] != 1 {
+			t.Fatalf("purge: %d machines, %v, %v", n, del, err)
+		}
+		for _, table := range []string{"metrics", "disk_info", "event_logs", "smart_data"} {
+			if left := count(t, e, `SELECT count(*) FROM `+table+` WHERE machine_id = $1`, gone); left != 0 {
+				t.Fatalf("%d rows of the deleted machine left in %s", left, table)
+			}
+		}
+		if count(t, e, `SELECT count(*) FROM machines WHERE id = $1`, gone) != 0 {
+			t.Fatal("the machine row survived the purge")
+		}
+		if count(t, e, `SELECT count(*) FROM metrics WHERE machine_id = $1`, kept) != keptBefore ||
+			count(t, e, `SELECT count(*) FROM disk_info WHERE machine_id = $1`, kept) != 1 {
+			t.Fatal("the purge touched a live machine's rows")
+		}
+		// Aggregates: gone at once from the rollup tables; from the continuous aggregates
+		// once the range is re-materialised (the refresh policy's job).
+		e.refresh(t, start, e.Now)
+		if n := count(t, e, `SELECT count(*) FROM metrics_hourly WHERE machine_id = $1`, gone); n != 0 {
+			t.Fatalf("%d aggregated hours of the deleted machine left", n)
+		}
+		if count(t, e, `SELECT count(*) FROM metrics_hourly WHERE machine_id = $1`, kept) == 0 {
+			t.Fatal("the live machine's aggregates were deleted")
+		}
+		if n, _, err := series.PurgeDeletedMachines(context.Background(), e.Pool, e.Mode, 10); err != nil || n != 0 {
+			t.Fatalf("second purge: %d, %v", n, err)
+		}
+	}},
 }
 
 func runShared(t *testing.T, newEnv func(t *testing.T) modeEnv) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/optralis/optralis/internal/activity"
 	"github.com/optralis/optralis/internal/agentreq"
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/authfn"
@@ -18,6 +19,7 @@ import (
 	"github.com/optralis/optralis/internal/clients"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/enrol"
+	"github.com/optralis/optralis/internal/machines"
 	"github.com/optralis/optralis/internal/routes"
 	"github.com/optralis/optralis/internal/users"
 	"github.com/optralis/optralis/internal/winbuilds"
@@ -36,6 +38,7 @@ func Handlers(core app.Core, a *auth.Service, d enrol.Deps, e config.Enrolment) 
 		clientsAndUsers(core, a),
 
 		// machines, overview, activity
+		machineHandlers(core),
 
 		// history, inventory, collector configuration
 
@@ -70,6 +73,19 @@ func clientsAndUsers(core app.Core, a *auth.Service) app.Handlers {
 		"POST /api/users":                    users.HandleCreate(d),
 		"PATCH /api/users/{id}":              users.HandlePatch(d),
 		"DELETE /api/users/{id}":             users.HandleDelete(d),
+	}
+}
+
+// machineHandlers are the fleet's routes: machines, overview and the audit log.
+func machineHandlers(core app.Core) app.Handlers {
+	md := machines.Deps{Pool: core.Pool, Cache: core.Cache(), Clock: core.Clock, Logger: core.Logger}
+	return app.Handlers{
+		"GET /api/machines":         machines.HandleList(md),
+		"GET /api/machines/{id}":    machines.HandleGet(md),
+		"PATCH /api/machines/{id}":  machines.HandlePatch(md),
+		"DELETE /api/machines/{id}": machines.HandleDelete(md),
+		"GET /api/overview":         machines.HandleOverview(md),
+		"GET /api/activity":         activity.HandleList(activity.Deps{Pool: core.Pool, Logger: core.Logger}),
 	}
 }
 
