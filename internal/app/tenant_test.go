@@ -75,7 +75,7 @@ func (tn tenant) resourceIDs() map[string]string {
 // requestBodies gives a route ("METHOD /path") a body that passes validation, so that
 // the ownership check, not input validation, decides the answer. Default: {}.
 var requestBodies = map[string]string{
-	"PATCH /api/users/{id}": `{"name":"Renamed"}`,
+	"PATCH /api/users/{id}":    `{"name":"Renamed"}`,
 	"PATCH /api/machines/{id}": `{"display_name":"renamed","notes":"n"}`,
 }
 
