@@ -130,6 +130,17 @@ func Table() []Route {
 		{Function: FnAdmin, Method: get, Path: "/api/activity", Access: User},
 
 		// Machine history and inventory; collector configuration.
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/metrics", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/network", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/disks", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/smart", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/events", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/inventory", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/drift", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/collector-config", Access: User},
+		{Function: FnAdmin, Method: put, Path: "/api/machines/{id}/collector-config", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/client/collector-config", Access: User},
+		{Function: FnAdmin, Method: put, Path: "/api/client/collector-config", Access: ClientAdmin},
 
 		// Groups; agent releases.
 

@@ -103,7 +103,7 @@ var sharedCases = []struct {
 		start := end.Add(-6 * time.Hour)
 		insert(t, e, minutely(m, start, end, 20*time.Minute)) // minutes 0, 20, 40 of each hour
 		e.refresh(t, start, end)
-		pts, src, err := series.CPURAMHistory(context.Background(), e.Pool, m, 24, e.Now)
+		pts, src, err := series.CPURAMHistory(context.Background(), e.Pool, m, e.Now.Add(-24*time.Hour), e.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ var sharedCases = []struct {
 				t.Fatalf("point %d = %+v", i, p)
 			}
 		}
-		net, src, err := series.NetworkHistory(context.Background(), e.Pool, m, 24, e.Now)
+		net, src, err := series.NetworkHistory(context.Background(), e.Pool, m, e.Now.Add(-24*time.Hour), e.Now)
 		if err != nil || src != series.FromAggregates || len(net) != 6 {
 			t.Fatalf("network: %v %s %d", err, src, len(net))
 		}
@@ -131,7 +131,7 @@ var sharedCases = []struct {
 		start := end.Add(-3 * time.Hour)
 		insert(t, e, minutely(m, start, end, 15*time.Minute))
 		e.refresh(t, start, end) // 3 aggregated hours < 5: the raw rows answer
-		pts, src, err := series.CPURAMHistory(context.Background(), e.Pool, m, 24, e.Now)
+		pts, src, err := series.CPURAMHistory(context.Background(), e.Pool, m, e.Now.Add(-24*time.Hour), e.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,9 +143,80 @@ var sharedCases = []struct {
 				t.Fatalf("raw point = %+v", p)
 			}
 		}
-		net, src, err := series.NetworkHistory(context.Background(), e.Pool, m, 24, e.Now)
+		net, src, err := series.NetworkHistory(context.Background(), e.Pool, m, e.Now.Add(-24*time.Hour), e.Now)
 		if err != nil || src != series.FromRaw || len(net) != 3 || *net[0].LatencyMax != 55 {
 			t.Fatalf("network fallback: %v %s %+v", err, src, net)
+		}
+	}},
+	{"explicit windows: the hours starting inside [from, to)", func(t *testing.T, e modeEnv) {
+		_, m := e.machine(t, "Pro")
+		end := e.Now.Truncate(time.Hour)
+		start := end.Add(-8 * time.Hour)
+		insert(t, e, minutely(m, start, end, 20*time.Minute))
+		e.refresh(t, start, end)
+		ctx := context.Background()
+		for _, c := range []struct {
+			from, to time.Time
+			n        int
+			src      string
+		}{
+			{start, end, 8, series.FromAggregates},
+			{start.Add(time.Minute), end, 7, series.FromAggregates}, // the hour of from started before it
+			{start, start.Add(5 * time.Hour), 5, series.FromAggregates},
+			{start.Add(2 * time.Hour), start.Add(6*time.Hour + 30*time.Minute), 5, series.FromAggregates},
+			{start.Add(30 * time.Minute), start.Add(4 * time.Hour), 3, series.FromRaw}, // 3 hours < 5: raw, same hours
+		} {
+			pts, src, err := series.CPURAMHistory(ctx, e.Pool, m, c.from, c.to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if src != c.src || len(pts) != c.n || !pts[0].Bucket.Equal(c.from.Add(59*time.Minute).Truncate(time.Hour)) {
+				t.Errorf("[%s, %s): source %s, points %+v; want %s, %d from the first whole hour", c.from, c.to, src, pts, c.src, c.n)
+			}
+		}
+	}},
+	{"disk history per mount point, aggregated then raw", func(t *testing.T, e modeEnv) {
+		_, m := e.machine(t, "Pro")
+		end := e.Now.Truncate(time.Hour)
+		start := end.Add(-6 * time.Hour)
+		var ids, mounts []string
+		var at []time.Time
+		var used []float64
+		for ts := start; ts.Before(end); ts = ts.Add(20 * time.Minute) { // minutes 0, 20, 40
+			for i, mount := range []string{"/", "/data"} {
+				ids, at, mounts = append(ids, m), append(at, ts), append(mounts, mount)
+				used = append(used, float64(ts.Minute())/2+float64(50*i))
+			}
+		}
+		if _, err := e.Pool.Exec(context.Background(), `INSERT INTO disk_info (machine_id, recorded_at, mount_point, used_percent)
+			SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::numeric[])`, ids, at, mounts, used); err != nil {
+			t.Fatal(err)
+		}
+		e.refresh(t, start, end)
+		pts, src, err := series.DiskHistory(context.Background(), e.Pool, m, start, end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src != series.FromAggregates || len(pts) != 12 {
+			t.Fatalf("source %s, %d points", src, len(pts))
+		}
+		for i, p := range pts {
+			wantMount, base := "/", 0.0
+			if i%2 == 1 {
+				wantMount, base = "/data", 50
+			}
+			if !p.Bucket.Equal(start.Add(time.Duration(i/2)*time.Hour)) || p.MountPoint != wantMount ||
+				*p.UsageAvg != base+10 || *p.UsageMax != base+20 {
+				t.Fatalf("point %d = %+v", i, p)
+			}
+		}
+		// Four hours hold 8 aggregated rows but only 4 hours: the raw rows answer.
+		pts, src, err = series.DiskHistory(context.Background(), e.Pool, m, start, start.Add(4*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src != series.FromRaw || len(pts) != 8 || *pts[0].UsageAvg != 20 || *pts[1].UsageMax != 70 || pts[1].MountPoint != "/data" {
+			t.Fatalf("raw fallback: source %s, %+v", src, pts)
 		}
 	}},
 	{"per-client licence delete", func(t *testing.T, e modeEnv) {

@@ -20,6 +20,7 @@ import (
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/enrol"
 	"github.com/optralis/optralis/internal/machines"
+	"github.com/optralis/optralis/internal/machinedata"
 	"github.com/optralis/optralis/internal/routes"
 	"github.com/optralis/optralis/internal/users"
 	"github.com/optralis/optralis/internal/winbuilds"
@@ -31,6 +32,7 @@ import (
 func Handlers(core app.Core, a *auth.Service, d enrol.Deps, e config.Enrolment) app.Handlers {
 	cd := certs.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger}
 	rd := bootstrapfn.Requirements(core)
+	md := machinedata.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger}
 	wd := winbuilds.Deps{Pool: core.Pool, Logger: core.Logger, Clock: core.Clock, Source: winbuilds.Source{
 		BaseURL: e.EndOfLifeAPIURL, Client: &http.Client{Timeout: 10 * time.Second}}}
 	return app.Merge(
@@ -41,6 +43,19 @@ func Handlers(core app.Core, a *auth.Service, d enrol.Deps, e config.Enrolment) 
 		machineHandlers(core),
 
 		// history, inventory, collector configuration
+		app.Handlers{
+			"GET /api/machines/{id}/metrics":          machinedata.HandleMetrics(md),
+			"GET /api/machines/{id}/network":          machinedata.HandleNetwork(md),
+			"GET /api/machines/{id}/disks":            machinedata.HandleDisks(md),
+			"GET /api/machines/{id}/smart":            machinedata.HandleSMART(md),
+			"GET /api/machines/{id}/events":           machinedata.HandleEvents(md),
+			"GET /api/machines/{id}/inventory":        machinedata.HandleInventory(md),
+			"GET /api/machines/{id}/drift":            machinedata.HandleDrift(md),
+			"GET /api/machines/{id}/collector-config": machinedata.HandleGetMachineConfig(md),
+			"PUT /api/machines/{id}/collector-config": machinedata.HandlePutMachineConfig(md),
+			"GET /api/client/collector-config":        machinedata.HandleGetClientConfig(md),
+			"PUT /api/client/collector-config":        machinedata.HandlePutClientConfig(md),
+		},
 
 		// groups, agent releases
 
