@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/optralis/optralis/internal/agentrelease"
 	"github.com/optralis/optralis/internal/agentreq"
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/authfn"
@@ -17,6 +18,7 @@ import (
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/enrol"
+	"github.com/optralis/optralis/internal/groups"
 	"github.com/optralis/optralis/internal/routes"
 	"github.com/optralis/optralis/internal/winbuilds"
 )
@@ -36,6 +38,7 @@ func Handlers(core app.Core, d enrol.Deps, e config.Enrolment) app.Handlers {
 		// history, inventory, collector configuration
 
 		// groups, agent releases
+		groupHandlers(core),
 
 		app.Handlers{
 			"POST /api/install-tokens":                   enrol.HandleCreateToken(d),
@@ -48,6 +51,21 @@ func Handlers(core app.Core, d enrol.Deps, e config.Enrolment) app.Handlers {
 			"GET /api/admin/windows-builds":              winbuilds.HandleList(wd),
 			"POST /api/admin/windows-builds/refresh":     winbuilds.HandleRefresh(wd),
 		})
+}
+
+// groupHandlers binds the groups and agent-release routes.
+func groupHandlers(core app.Core) app.Handlers {
+	gd := groups.Deps{Pool: core.Pool, Cache: core.Cache(), Clock: core.Clock, Logger: core.Logger}
+	ad := agentrelease.Deps{Pool: core.Pool, Cache: core.Cache(), Clock: core.Clock, Logger: core.Logger}
+	return app.Handlers{
+		"GET /api/groups":                         groups.HandleList(gd),
+		"POST /api/groups":                        groups.HandleCreate(gd),
+		"PATCH /api/groups/{id}":                  groups.HandleUpdate(gd),
+		"DELETE /api/groups/{id}":                 groups.HandleDelete(gd),
+		"PUT /api/groups/{id}/machines":           groups.HandleSetMembers(gd),
+		"GET /api/admin/agent-versions":           agentrelease.HandleList(ad),
+		"PUT /api/admin/agent-versions/{channel}": agentrelease.HandlePublish(ad),
+	}
 }
 
 // New serves the admin function's routes; a checks the callers' access tokens.
