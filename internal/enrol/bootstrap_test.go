@@ -360,10 +360,15 @@ func TestBootstrapBadInput(t *testing.T) {
 		{"build on linux", "os", func(m map[string]any) { m["os_build"] = 5 }},
 		{"os_version too long", "os_version", func(m map[string]any) { m["os_version"] = strings.Repeat("x", 256) }},
 		{"os_version control char", "os_version", func(m map[string]any) { m["os_version"] = "Linux\x1b[31m" }},
+		{"fingerprint too short", "machine_fingerprint", func(m map[string]any) { m["machine_fingerprint"] = strings.Repeat("a", 15) }},
+		{"fingerprint too long", "machine_fingerprint", func(m map[string]any) { m["machine_fingerprint"] = strings.Repeat("a", 257) }},
+		{"fingerprint with space", "machine_fingerprint", func(m map[string]any) { m["machine_fingerprint"] = "0123456789 abcdef" }},
+		{"fingerprint not ASCII", "machine_fingerprint", func(m map[string]any) { m["machine_fingerprint"] = "0123456789abcdeé" }},
+		{"fingerprint not a string", "", func(m map[string]any) { m["machine_fingerprint"] = 1234567890123456 }},
 	}
 	for _, tc := range cases {
 		a, b := e.bootstrap(bootstrapBody(t, secret, good, tc.mod))
-		if a.Code != 400 || b.Error.Fields[tc.field] == "" {
+		if a.Code != 400 || (tc.field != "" && b.Error.Fields[tc.field] == "") {
 			t.Errorf("%s: %d %s, want 400 naming %s", tc.name, a.Code, a.Body, tc.field)
 		}
 	}
