@@ -287,21 +287,6 @@ func (s *Service) storeVersion(ctx context.Context, channel, version string) {
 	}
 }
 
-// SetAgentVersion records a channel's latest agent version (stamped now) and drops the
-// cached copy.
-func SetAgentVersion(ctx context.Context, pool *pgxpool.Pool, rc *redis.Client, prefix, channel, version string, now time.Time) error {
-	if _, err := pool.Exec(ctx, `
-		INSERT INTO agent_releases (channel, version, published_at) VALUES ($1, $2, $3)
-		ON CONFLICT (channel) DO UPDATE SET version = EXCLUDED.version, published_at = EXCLUDED.published_at`,
-		channel, version, now); err != nil {
-		return db.Error(err, "heartbeat: set agent version")
-	}
-	if rc != nil {
-		_ = rc.Del(ctx, prefix+AgentVersionCacheKey(channel)).Err()
-	}
-	return nil
-}
-
 // CollectorConfig is GET /agent/config/collectors' answer.
 type CollectorConfig struct {
 	// Config is the effective configuration: every collector, the built-in defaults

@@ -143,6 +143,13 @@ func Table() []Route {
 		{Function: FnAdmin, Method: put, Path: "/api/client/collector-config", Access: ClientAdmin},
 
 		// Groups; agent releases.
+		{Function: FnAdmin, Method: get, Path: "/api/groups", Access: User},
+		{Function: FnAdmin, Method: post, Path: "/api/groups", Access: ClientAdmin},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/groups/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: del, Path: "/api/groups/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: put, Path: "/api/groups/{id}/machines", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/admin/agent-versions", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: put, Path: "/api/admin/agent-versions/{channel}", Access: PlatformAdmin},
 
 		{Function: FnAdmin, Method: get, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: put, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/optralis/optralis/internal/activity"
+	"github.com/optralis/optralis/internal/agentrelease"
 	"github.com/optralis/optralis/internal/agentreq"
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/authfn"
@@ -19,6 +20,7 @@ import (
 	"github.com/optralis/optralis/internal/clients"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/enrol"
+	"github.com/optralis/optralis/internal/groups"
 	"github.com/optralis/optralis/internal/machinedata"
 	"github.com/optralis/optralis/internal/machines"
 	"github.com/optralis/optralis/internal/routes"
@@ -58,6 +60,7 @@ func Handlers(core app.Core, a *auth.Service, d enrol.Deps, e config.Enrolment) 
 		},
 
 		// groups, agent releases
+		groupHandlers(core),
 
 		app.Handlers{
 			"POST /api/install-tokens":                   enrol.HandleCreateToken(d),
@@ -101,6 +104,21 @@ func machineHandlers(core app.Core) app.Handlers {
 		"DELETE /api/machines/{id}": machines.HandleDelete(md),
 		"GET /api/overview":         machines.HandleOverview(md),
 		"GET /api/activity":         activity.HandleList(activity.Deps{Pool: core.Pool, Logger: core.Logger}),
+	}
+}
+
+// groupHandlers binds the groups and agent-release routes.
+func groupHandlers(core app.Core) app.Handlers {
+	gd := groups.Deps{Pool: core.Pool, Cache: core.Cache(), Clock: core.Clock, Logger: core.Logger}
+	ad := agentrelease.Deps{Pool: core.Pool, Cache: core.Cache(), Clock: core.Clock, Logger: core.Logger}
+	return app.Handlers{
+		"GET /api/groups":                         groups.HandleList(gd),
+		"POST /api/groups":                        groups.HandleCreate(gd),
+		"PATCH /api/groups/{id}":                  groups.HandleUpdate(gd),
+		"DELETE /api/groups/{id}":                 groups.HandleDelete(gd),
+		"PUT /api/groups/{id}/machines":           groups.HandleSetMembers(gd),
+		"GET /api/admin/agent-versions":           agentrelease.HandleList(ad),
+		"PUT /api/admin/agent-versions/{channel}": agentrelease.HandlePublish(ad),
 	}
 }
 
