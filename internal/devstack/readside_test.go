@@ -42,7 +42,7 @@ func (o obj) get(path string) any {
 	return cur
 }
 
-func (o obj) str(path string) string { s, _ := o.get(path).(string); return s }
+func (o obj) str(path string) string  { s, _ := o.get(path).(string); return s }
 func (o obj) num(path string) float64 { f, _ := o.get(path).(float64); return f }
 func (o obj) list(path string) []any  { l, _ := o.get(path).([]any); return l }
 
