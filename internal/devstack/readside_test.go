@@ -42,9 +42,8 @@ func (o obj) get(path string) any {
 	return cur
 }
 
-func (o obj) str(path string) string  { s, _ := o.get(path).(string); return s }
-func (o obj) num(path string) float64 { f, _ := o.get(path).(float64); return f }
-func (o obj) list(path string) []any  { l, _ := o.get(path).([]any); return l }
+func (o obj) str(path string) string { s, _ := o.get(path).(string); return s }
+func (o obj) list(path string) []any { l, _ := o.get(path).([]any); return l }
 
 var inviteLink = regexp.MustCompile(`https://dash\.example\.com/\S*token=([A-Za-z0-9_-]+)`)
 
