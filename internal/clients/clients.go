@@ -6,7 +6,6 @@ package clients
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -144,22 +143,15 @@ func stored(ctx context.Context, s cache.Store, c Client) {
 	s.Delete(ctx, CacheKey(c.ID))
 }
 
-// MachineCount is the client's live machines: the cached machines:count:<id> (1 min), or
-// the database, whose answer then fills the key unless a writer set it meanwhile.
+// MachineCount is the client's live machines, through the cached machines:count:<id>.
 func MachineCount(ctx context.Context, s cache.Store, q db.Querier, clientID string) (int, error) {
-	if n, ok := fleetcache.Count(ctx, s, clientID); ok {
-		return n, nil
-	}
-	var n int
-	if err := q.QueryRow(ctx, `SELECT count(*) FROM machines WHERE client_id = $1 AND deleted_at IS NULL`, clientID).Scan(&n); err != nil {
-		return 0, db.Error(err, "clients: count machines")
-	}
-	if s.Enabled() {
-		if err := s.Redis.SetNX(ctx, s.Key(fleetcache.CountKey(clientID)), strconv.Itoa(n), fleetcache.CountTTL).Err(); err != nil {
-			s.Failed(ctx, "fill machines count", err)
+	return fleetcache.Count(ctx, s, clientID, func() (int, error) {
+		var n int
+		if err := q.QueryRow(ctx, `SELECT count(*) FROM machines WHERE client_id = $1 AND deleted_at IS NULL`, clientID).Scan(&n); err != nil {
+			return 0, db.Error(err, "clients: count machines")
 		}
-	}
-	return n, nil
+		return n, nil
+	})
 }
 
 // Get is one client with its machine count.

@@ -54,7 +54,6 @@ type Deps struct {
 	AllowServerKeys bool
 }
 
-func (d Deps) count() MachineCount { return MachineCount{Cache: d.Cache} }
 
 // Architectures an agent is built for.
 func Architectures() []string { return []string{"amd64", "arm64", "armv7", "386"} }
@@ -248,7 +247,6 @@ func (d Deps) enrol(ctx context.Context, req Request, pub crypto.PublicKey, serv
 	now := d.Clock.Now()
 	hash := tokenhash.Sum(req.Token)
 	var res Result
-	cacheSet := false
 	err := db.InTxAt(ctx, d.Pool, now, func(tx *db.Tx) error {
 		var tokenID, clientID, storedHash string
 		var createdBy *string
@@ -295,7 +293,7 @@ func (d Deps) enrol(ctx context.Context, req Request, pub crypto.PublicKey, serv
 		var count int
 		if !res.ReEnrolled {
 			action = "machine_enrolled"
-			if count, err = d.count().Get(ctx, tx, clientID); err != nil {
+			if count, err = CountMachines(ctx, tx, clientID); err != nil {
 				return err
 			}
 			if count >= maxMachines {
@@ -319,17 +317,10 @@ func (d Deps) enrol(ctx context.Context, req Request, pub crypto.PublicKey, serv
 			return err
 		}
 		res.Certificate, res.Serial, res.ExpiresAt = string(issued.CertPEM), issued.Serial, issued.ExpiresAt
-		if !res.ReEnrolled {
-			// Still under the client's lock: the count is exact, and no other bootstrap of
-			// this client can read the cache before this one commits or fails.
-			d.count().Set(ctx, clientID, count+1)
-			cacheSet = true
-		}
 		return nil
 	})
-	// After the commit (or a rollback that follows a cached count): the lists show the
-	// machine, the count is read again.
-	if err == nil || cacheSet {
+	// After the commit: the lists show the machine, the count is read again.
+	if err == nil {
 		fleetcache.Invalidate(context.WithoutCancel(ctx), d.Cache, res.ClientID)
 	}
 	return res, err

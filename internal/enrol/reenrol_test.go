@@ -99,7 +99,7 @@ func TestReEnrolmentReusesTheMachine(t *testing.T) {
 	if _, ok := fleetcache.GetPage(ctx, e.cache, e.clientID, "all", new([]string)); ok {
 		t.Error("the machine list cached before the re-enrolment is still served")
 	}
-	if n, err := (enrol.MachineCount{Cache: e.cache}).Get(ctx, e.pool, e.clientID); err != nil || n != 1 {
+	if n, err := enrol.CountMachines(ctx, e.pool, e.clientID); err != nil || n != 1 {
 		t.Fatalf("count %d: %v", n, err)
 	}
 	// A new machine (another fingerprint, or none) still meets the full licence.

@@ -6,7 +6,6 @@ package fleetcache
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -24,7 +23,7 @@ const (
 // ListKey is the Redis hash holding a client's cached list pages (one field per query).
 func ListKey(clientID string) string { return "machines:list:" + clientID }
 
-// CountKey is a client's cached machine count.
+// CountKey is the Redis hash holding a client's cached machine count.
 func CountKey(clientID string) string { return "machines:count:" + clientID }
 
 // versionKey counts a client's invalidations. A page is cached under the version read
@@ -48,20 +47,41 @@ func Invalidate(ctx context.Context, s cache.Store, clientID string) {
 	}
 }
 
-// Page is a cached list page: Get it, and on a miss compute it and Put it with the same
-// Page value (it remembers the version the miss saw).
+// Page is a cached entry — a list page or the count: Get it, and on a miss compute it
+// and Put it with the same Page value (it remembers the version the miss saw).
 type Page struct {
-	store    cache.Store
-	clientID string
-	field    string
-	version  string
-	ok       bool // Redis answered the version read
+	store cache.Store
+	key   string // the Redis hash (machines:list:<id> or machines:count:<id>)
+	ttl   time.Duration
+	field string
+	ok    bool // Redis answered the version read
 }
 
 // GetPage looks up the page of clientID for query (any string naming the query: its
 // normalised parameters) and decodes it into dst when cached.
 func GetPage(ctx context.Context, s cache.Store, clientID, query string, dst any) (Page, bool) {
-	p := Page{store: s, clientID: clientID}
+	return lookup(ctx, s, clientID, ListKey(clientID), ListTTL, query, dst)
+}
+
+// Count returns the client's live machine count: the cached one, or fill's answer (a
+// database count), which is then cached under the version read before fill ran, so a
+// count taken before a change is never served after it.
+func Count(ctx context.Context, s cache.Store, clientID string, fill func() (int, error)) (int, error) {
+	var n int
+	p, hit := lookup(ctx, s, clientID, CountKey(clientID), CountTTL, "n", &n)
+	if hit && n >= 0 {
+		return n, nil
+	}
+	n, err := fill()
+	if err != nil {
+		return 0, err
+	}
+	p.Put(ctx, n)
+	return n, nil
+}
+
+func lookup(ctx context.Context, s cache.Store, clientID, key string, ttl time.Duration, field string, dst any) (Page, bool) {
+	p := Page{store: s, key: s.Key(key), ttl: ttl}
 	if !s.Enabled() {
 		return p, false
 	}
@@ -73,20 +93,19 @@ func GetPage(ctx context.Context, s cache.Store, clientID, query string, dst any
 		s.Failed(ctx, "read machines version", err)
 		return p, false
 	}
-	p.version, p.ok = v, true
-	p.field = v + ":" + query
-	b, err := s.Redis.HGet(ctx, s.Key(ListKey(clientID)), p.field).Bytes()
+	p.ok, p.field = true, v+":"+field
+	b, err := s.Redis.HGet(ctx, p.key, p.field).Bytes()
 	if err != nil {
 		if !errors.Is(err, redis.Nil) {
-			s.Failed(ctx, "read machines list", err)
+			s.Failed(ctx, "read "+key, err)
 		}
 		return p, false
 	}
 	return p, json.Unmarshal(b, dst) == nil
 }
 
-// Put caches v as the page GetPage missed. The hash expires ListTTL after its first page,
-// so no page outlives the spec's 30 seconds.
+// Put caches v as the entry Get missed. The hash expires its TTL after its first entry,
+// so nothing outlives the spec's lifetimes (30 s for lists, 1 min for the count).
 func (p Page) Put(ctx context.Context, v any) {
 	if !p.ok || !p.store.Enabled() {
 		return
@@ -95,27 +114,10 @@ func (p Page) Put(ctx context.Context, v any) {
 	if err != nil {
 		return
 	}
-	key := p.store.Key(ListKey(p.clientID))
 	pipe := p.store.Redis.TxPipeline()
-	pipe.HSet(ctx, key, p.field, b)
-	pipe.ExpireNX(ctx, key, ListTTL)
+	pipe.HSet(ctx, p.key, p.field, b)
+	pipe.ExpireNX(ctx, p.key, p.ttl)
 	if _, err := pipe.Exec(ctx); err != nil {
-		p.store.Failed(ctx, "write machines list", err)
+		p.store.Failed(ctx, "write "+p.key, err)
 	}
-}
-
-// Count returns the client's cached machine count, if any.
-func Count(ctx context.Context, s cache.Store, clientID string) (int, bool) {
-	if !s.Enabled() {
-		return 0, false
-	}
-	v, err := s.Redis.Get(ctx, s.Key(CountKey(clientID))).Result()
-	if err != nil {
-		if !errors.Is(err, redis.Nil) {
-			s.Failed(ctx, "read machines count", err)
-		}
-		return 0, false
-	}
-	n, err := strconv.Atoi(v)
-	return n, err == nil && n >= 0
 }

@@ -151,20 +151,19 @@ func List(ctx context.Context, pool *pgxpool.Pool, store cache.Store, clientID s
 }
 
 func count(ctx context.Context, pool db.Querier, store cache.Store, clientID string, q ListQuery, now time.Time) (int, error) {
-	if !q.filtered() {
-		if n, ok := fleetcache.Count(ctx, store, clientID); ok {
-			return n, nil
-		}
-	}
 	var a args
-	var n int
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM machines m WHERE "+q.where(&a, clientID, now), a...).Scan(&n); err != nil {
-		return 0, db.Error(err, "machines: count")
+	query := "SELECT count(*) FROM machines m WHERE " + q.where(&a, clientID, now)
+	fill := func() (int, error) {
+		var n int
+		if err := pool.QueryRow(ctx, query, a...).Scan(&n); err != nil {
+			return 0, db.Error(err, "machines: count")
+		}
+		return n, nil
 	}
-	if !q.filtered() {
-		store.Set(ctx, fleetcache.CountKey(clientID), n, fleetcache.CountTTL)
+	if q.filtered() {
+		return fill()
 	}
-	return n, nil
+	return fleetcache.Count(ctx, store, clientID, fill)
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/db"
-	"github.com/optralis/optralis/internal/fleetcache"
 )
 
 // Overview is the fleet summary of GET /api/overview. The machine statuses partition the
@@ -38,8 +37,8 @@ type Overview struct {
 }
 
 // GetOverview counts the client's live machines by status and certificate status at now
-// in one statement (one pass over the client's machines), with the licence and the group count. The machine count it finds
-// refreshes the machines:count cache (licence checks read it).
+// in one statement (one pass over the client's machines), with the licence and the group
+// count.
 func GetOverview(ctx context.Context, pool *pgxpool.Pool, store cache.Store, clientID string, now time.Time) (Overview, error) {
 	var o Overview
 	m, c, l := &o.Machines, &o.Certificates, &o.Licence
@@ -67,6 +66,5 @@ func GetOverview(ctx context.Context, pool *pgxpool.Pool, store cache.Store, cli
 		d := int(math.Floor(l.ExpiresAt.Sub(now).Hours() / 24))
 		l.DaysLeft = &d
 	}
-	store.Set(ctx, fleetcache.CountKey(clientID), m.Total, fleetcache.CountTTL)
 	return o, nil
 }
