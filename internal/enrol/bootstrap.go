@@ -54,7 +54,6 @@ type Deps struct {
 	AllowServerKeys bool
 }
 
-
 // Architectures an agent is built for.
 func Architectures() []string { return []string{"amd64", "arm64", "armv7", "386"} }
 
