@@ -21,7 +21,7 @@ import (
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/db"
-	"github.com/optralis/optralis/internal/heartbeat"
+	"github.com/optralis/optralis/internal/enrol"
 )
 
 // Bounds of a release (agent_releases' columns, and sane sizes for the rest).
@@ -31,8 +31,8 @@ const (
 	MaxNotesLen   = 10000
 )
 
-// Architectures a release may carry a download for.
-func Architectures() []string { return []string{"amd64", "arm64", "386", "arm"} }
+// Architectures a release may carry a download for: those agents enrol with.
+func Architectures() []string { return enrol.Architectures() }
 
 var (
 	channelRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,19}$`)
@@ -179,6 +179,6 @@ func Publish(ctx context.Context, pool *pgxpool.Pool, store cache.Store, r Relea
 		return Release{}, err
 	}
 	// After the commit: a heartbeat that refills the key from now on reads the new row.
-	store.Delete(context.WithoutCancel(ctx), heartbeat.AgentVersionCacheKey(r.Channel))
+	store.Delete(context.WithoutCancel(ctx), cache.AgentVersionKey(r.Channel))
 	return r, nil
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/optralis/optralis/internal/agentrelease"
 	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/clock"
-	"github.com/optralis/optralis/internal/heartbeat"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/principal"
 	"github.com/optralis/optralis/internal/testenv"
@@ -88,7 +87,7 @@ func TestPublishAndList(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	key := e.cache.Key(heartbeat.AgentVersionCacheKey("stable"))
+	key := e.cache.Key(cache.AgentVersionKey("stable"))
 	e.cache.Redis.Set(ctx, key, "1.0.0", time.Minute)
 
 	a := e.do("PUT", "/api/admin/agent-versions/stable", body(nil))

@@ -258,7 +258,7 @@ func (s *Service) client(ctx context.Context, clientID string) (clientInfo, erro
 }
 
 func (s *Service) versionKey(channel string) string {
-	return s.d.RedisPrefix + AgentVersionCacheKey(channel)
+	return s.d.RedisPrefix + cache.AgentVersionKey(channel)
 }
 
 // cachedVersion reads the channel's agent version from Redis; ok is false on a miss or

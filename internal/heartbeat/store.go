@@ -55,10 +55,6 @@ RETURNING GREATEST(m.collector_config_updated_at, c.collector_config_updated_at)
     CASE WHEN $5 THEN (SELECT r.version FROM agent_releases r WHERE r.channel = c.agent_channel) END`
 )
 
-// AgentVersionCacheKey is the Redis key (after the deployment's prefix) of a channel's
-// latest agent version (spec "Cache Redis": agent:version:<channel>, 5 min).
-func AgentVersionCacheKey(channel string) string { return "agent:version:" + channel }
-
 // write is one heartbeat's writes.
 type write struct {
 	machineID, ip string
