@@ -2,6 +2,7 @@ package certs
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,7 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/optralis/optralis/internal/apperr"
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/fleetcache"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/principal"
 )
@@ -21,6 +24,7 @@ type Deps struct {
 	Pool   *pgxpool.Pool
 	Clock  clock.Clock
 	Logger *slog.Logger
+	Cache  cache.Store // machine lists show the certificate status: a revocation invalidates them
 }
 
 // MaxReasonLen bounds a revocation reason.
@@ -92,6 +96,9 @@ func HandleRevoke(d Deps) http.Handler {
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
+		}
+		if revoked {
+			fleetcache.Invalidate(context.WithoutCancel(r.Context()), d.Cache, p.ClientID)
 		}
 		httpx.WriteJSON(w, http.StatusOK, revokeResponse{View: v, Revoked: revoked})
 	})

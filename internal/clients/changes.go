@@ -6,6 +6,7 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/jsonfield"
+	"github.com/optralis/optralis/internal/validate"
 )
 
 // Limits of a client's fields.
@@ -111,7 +112,7 @@ func (b body) changes() (Changes, error) {
 		if !b.LicenseExpiresAt.Null() {
 			s, ok := b.LicenseExpiresAt.String()
 			t, err := time.Parse(time.RFC3339, s)
-			if !ok || err != nil || t.Year() < 2000 {
+			if !ok || err != nil || t.UTC().Year() < 2000 || !validate.Date(t) {
 				bad["license_expires_at"] = "must be an RFC 3339 date-time (2027-01-31T23:59:59Z), or null for no expiry"
 			} else {
 				t = t.UTC()

@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/optralis/optralis/internal/apperr"
+	"net/url"
+	"slices"
 )
 
 // Body reads bodies whole under a size limit and names them in its errors. Every handler
@@ -53,4 +55,19 @@ func (b Body) Read(r io.Reader) ([]byte, error) {
 // TooLarge is the 413 for bytes over a limit: "<name> is larger than <limit> bytes".
 func TooLarge(name string, limit int64) *apperr.Error {
 	return apperr.New(apperr.TooLarge, "%s is larger than %d bytes", name, limit)
+}
+
+// QueryProblems names each query parameter of v that is not in allowed ("unknown
+// parameter") or given more than once: a 400 names them rather than ignoring a typo.
+func QueryProblems(v url.Values, allowed ...string) map[string]string {
+	bad := map[string]string{}
+	for name, vs := range v {
+		switch {
+		case !slices.Contains(allowed, name):
+			bad[name] = "unknown parameter"
+		case len(vs) > 1:
+			bad[name] = "given more than once"
+		}
+	}
+	return bad
 }

@@ -22,8 +22,9 @@ import (
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// A value we built failed to encode: a bug, reported as such.
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+		// A value we built failed to encode: a bug. Nothing is written yet, so the
+		// recovering middleware logs it with the request id and answers a generic 500.
+		panic(fmt.Errorf("httpx: encoding a %d answer: %w", status, err))
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))

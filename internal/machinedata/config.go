@@ -10,6 +10,7 @@ import (
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/clients"
 	"github.com/optralis/optralis/internal/collectorcfg"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
@@ -233,5 +234,9 @@ func putClientConfig(d Deps, r *http.Request) (ClientConfig, error) {
 		v, err = clientConfig(ctx, tx, p.ClientID)
 		return err
 	})
+	if err == nil {
+		// The client's row changed (updated_at): GET /api/client must not serve the old one.
+		d.Cache.Delete(context.WithoutCancel(ctx), clients.CacheKey(p.ClientID))
+	}
 	return v, err
 }

@@ -38,7 +38,7 @@ type Drift struct {
 // HandleDrift is GET /api/machines/{id}/drift: the drift job's baselines of the machine,
 // one per metric; an empty list until the job has run.
 func HandleDrift(d Deps) http.Handler {
-	return d.serve(func(ctx context.Context, _ url.Values, m machine) (any, error) {
+	return d.serve(nil, func(ctx context.Context, _ url.Values, m machine) (any, error) {
 		rows, err := d.Pool.Query(ctx, `
 			SELECT id, machine_id, metric_type, baseline_mean::float8, baseline_stddev::float8, baseline_p95::float8,
 			       current_value::float8, z_score::float8, warning_threshold::float8, critical_threshold::float8,

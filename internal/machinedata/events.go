@@ -125,7 +125,7 @@ func (p problems) events(q url.Values) eventQuery {
 // search in the message, paged with an opaque cursor (keyset on arrival time and position:
 // stable while new events arrive).
 func HandleEvents(d Deps) http.Handler {
-	return d.serve(func(ctx context.Context, q url.Values, m machine) (any, error) {
+	return d.serve([]string{"level", "source", "from", "to", "search", "limit", "cursor"}, func(ctx context.Context, q url.Values, m machine) (any, error) {
 		bad := problems{}
 		eq := bad.events(q)
 		if err := bad.err(); err != nil {

@@ -23,7 +23,7 @@ type History[P any] struct {
 type reader[P any] func(ctx context.Context, q db.Querier, machineID string, from, to time.Time) ([]P, string, error)
 
 func handleHistory[P any](d Deps, read reader[P]) http.Handler {
-	return d.serve(func(ctx context.Context, q url.Values, m machine) (any, error) {
+	return d.serve([]string{"period", "from", "to"}, func(ctx context.Context, q url.Values, m machine) (any, error) {
 		bad := problems{}
 		w := bad.window(q, d.Clock.Now(), m.metricsDays)
 		if err := bad.err(); err != nil {

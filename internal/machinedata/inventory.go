@@ -109,7 +109,7 @@ type RawSection struct {
 // HandleInventory is GET /api/machines/{id}/inventory?section=...: one section, or all
 // when section is absent.
 func HandleInventory(d Deps) http.Handler {
-	return d.serve(func(ctx context.Context, q url.Values, m machine) (any, error) {
+	return d.serve([]string{"section"}, func(ctx context.Context, q url.Values, m machine) (any, error) {
 		want := SectionNames
 		if q.Has("section") {
 			s := q.Get("section")

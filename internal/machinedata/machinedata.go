@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/optralis/optralis/internal/apperr"
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/db"
@@ -27,6 +28,7 @@ type Deps struct {
 	Pool   *pgxpool.Pool
 	Clock  clock.Clock
 	Logger *slog.Logger
+	Cache  cache.Store // the client's cached row is dropped when its default configuration changes
 }
 
 // machine is a live machine of the caller's client and the retention its licence gives.
@@ -68,10 +70,14 @@ func (d Deps) lookup(r *http.Request) (machine, error) {
 	return m, nil
 }
 
-// serve answers fn's value for the looked-up machine, or the error.
-func (d Deps) serve(fn func(ctx context.Context, q url.Values, m machine) (any, error)) http.Handler {
+// serve answers fn's value for the looked-up machine, or the error. Query parameters
+// other than params, or repeated ones, are a 400 naming them.
+func (d Deps) serve(params []string, fn func(ctx context.Context, q url.Values, m machine) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m, err := d.lookup(r)
+		if bad := httpx.QueryProblems(r.URL.Query(), params...); err == nil && len(bad) > 0 {
+			err = apperr.InvalidFields(bad)
+		}
 		var v any
 		if err == nil {
 			v, err = fn(r.Context(), r.URL.Query(), m)

@@ -61,7 +61,7 @@ const MaxDeviceLen = 255
 // licence's retention or, with ?device=, that device's history (the last reading of each
 // hour) over period or from/to like the other histories.
 func HandleSMART(d Deps) http.Handler {
-	return d.serve(func(ctx context.Context, q url.Values, m machine) (any, error) {
+	return d.serve([]string{"device", "period", "from", "to"}, func(ctx context.Context, q url.Values, m machine) (any, error) {
 		bad := problems{}
 		device := bad.text(q, "device", MaxDeviceLen)
 		now := d.Clock.Now()

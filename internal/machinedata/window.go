@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/optralis/optralis/internal/validate"
 )
 
 // Periods are the history shortcuts the dashboard offers.
@@ -32,7 +34,7 @@ func (p problems) timeParam(q url.Values, name string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339, q.Get(name))
-	if err != nil {
+	if err != nil || !validate.Date(t) {
 		p[name] = "must be an RFC 3339 timestamp, e.g. 2026-05-04T08:00:00Z"
 		return time.Time{}, false
 	}
@@ -74,6 +76,9 @@ func (p problems) window(q url.Values, now time.Time, retentionDays int) Window 
 	if oldest := now.AddDate(0, 0, -retentionDays); w.From.Before(oldest) {
 		asked := w.From
 		w.From, w.ClippedFrom = oldest, &asked
+		if !w.To.After(w.From) && len(p) == 0 {
+			p["to"] = "the range ends before the licence's retention of " + strconv.Itoa(retentionDays) + " days begins"
+		}
 	}
 	return w
 }

@@ -2,6 +2,7 @@ package machines
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -163,7 +164,7 @@ func GetDetails(ctx context.Context, pool *pgxpool.Pool, clientID, machineID str
 		}
 		c.Status = certs.ComputeStatus(serial, c.RevokedAt, c.ExpiresAt, now)
 		if c.ExpiresAt != nil {
-			days := int(c.ExpiresAt.Sub(now).Hours() / 24)
+			days := int(math.Floor(c.ExpiresAt.Sub(now).Hours() / 24)) // as the overview counts them
 			c.DaysRemaining = &days
 		}
 		return nil

@@ -1,6 +1,7 @@
 package machines
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -119,7 +120,7 @@ func HandlePatch(d Deps) http.Handler {
 			return
 		}
 		if !c.empty() {
-			fleetcache.Invalidate(r.Context(), d.Cache, p.ClientID)
+			fleetcache.Invalidate(context.WithoutCancel(r.Context()), d.Cache, p.ClientID)
 		}
 		v, err := GetDetails(r.Context(), d.Pool, p.ClientID, id, now)
 		if err != nil {
@@ -144,7 +145,7 @@ func HandleDelete(d Deps) http.Handler {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
 		}
-		fleetcache.Invalidate(r.Context(), d.Cache, p.ClientID)
+		fleetcache.Invalidate(context.WithoutCancel(r.Context()), d.Cache, p.ClientID)
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -157,7 +158,7 @@ func HandleOverview(d Deps) http.Handler {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
 		}
-		o, err := GetOverview(r.Context(), d.Pool, d.Cache, p.ClientID, d.Clock.Now())
+		o, err := GetOverview(r.Context(), d.Pool, p.ClientID, d.Clock.Now())
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return

@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/db"
 )
 
@@ -39,7 +38,7 @@ type Overview struct {
 // GetOverview counts the client's live machines by status and certificate status at now
 // in one statement (one pass over the client's machines), with the licence and the group
 // count.
-func GetOverview(ctx context.Context, pool *pgxpool.Pool, store cache.Store, clientID string, now time.Time) (Overview, error) {
+func GetOverview(ctx context.Context, pool *pgxpool.Pool, clientID string, now time.Time) (Overview, error) {
 	var o Overview
 	m, c, l := &o.Machines, &o.Certificates, &o.Licence
 	err := pool.QueryRow(ctx, `

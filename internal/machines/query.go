@@ -15,6 +15,7 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/validate"
 )
 
 // List paging bounds.
@@ -100,7 +101,7 @@ func decodeCursor(s, sort string) (*Cursor, error) {
 	if _, ok := certs.ParseID(c.ID); !ok {
 		return nil, fmt.Errorf("not a cursor of this list")
 	}
-	if _, err := c.value(); err != nil {
+	if _, err := c.value(); err != nil || !validate.Text(c.Key) || len(c.Key) > 1024 {
 		return nil, fmt.Errorf("not a cursor of this list")
 	}
 	return &c, nil

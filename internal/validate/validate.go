@@ -1,9 +1,12 @@
-// Package validate checks user input against the spec's rules: email, hostname, colour, group name.
+// Package validate checks user input against the spec's rules (email, hostname, colour, group
+// name) and what PostgreSQL and JSON can hold (text without NUL, dates before year 10000).
 package validate
 
 import (
 	"errors"
 	"strings"
+	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -110,4 +113,21 @@ func GroupName(s string) (string, error) {
 		}
 	}
 	return s, nil
+}
+
+// Text reports whether s is valid UTF-8 without control characters (NUL included): what a
+// one-line text field may hold before it reaches PostgreSQL, which refuses NUL and invalid
+// UTF-8 with an error instead of storing them.
+func Text(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
+}
+
+// MaxYear is the last year a date in the API may fall in: JSON (RFC 3339) cannot write a
+// later one, and none is meaningful here.
+const MaxYear = 9999
+
+// Date reports whether t can be written back as RFC 3339 (years 1 to 9999, in UTC).
+func Date(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 1 && y <= MaxYear
 }

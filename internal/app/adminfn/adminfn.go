@@ -32,9 +32,9 @@ import (
 // sessions and sends invitations), d the enrolment service (install tokens), e the
 // enrolment settings (the endoflife.date API for Windows builds).
 func Handlers(core app.Core, a *auth.Service, d enrol.Deps, e config.Enrolment) app.Handlers {
-	cd := certs.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger}
+	cd := certs.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger, Cache: core.Cache()}
 	rd := bootstrapfn.Requirements(core)
-	md := machinedata.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger}
+	md := machinedata.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger, Cache: core.Cache()}
 	wd := winbuilds.Deps{Pool: core.Pool, Logger: core.Logger, Clock: core.Clock, Source: winbuilds.Source{
 		BaseURL: e.EndOfLifeAPIURL, Client: &http.Client{Timeout: 10 * time.Second}}}
 	return app.Merge(
