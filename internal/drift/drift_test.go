@@ -27,13 +27,14 @@ var now = time.Date(2026, 11, 24, 12, 5, 0, 0, time.UTC)
 
 type fleet struct {
 	pool                     *pgxpool.Pool
+	mode                     string
 	client                   string
 	jump, steady, young, del string
 }
 
 // history writes one raw sample per hour (hh:30) for hours [from, to) and refreshes the
 // hourly aggregates over them, as the cleanup job's rollups do in postgres mode.
-func history(t *testing.T, pool *pgxpool.Pool, machine string, from, to time.Time, cpu func(i int) float64) {
+func history(t *testing.T, pool *pgxpool.Pool, mode, machine string, from, to time.Time, cpu func(i int) float64) {
 	t.Helper()
 	_, err := pool.Exec(context.Background(), `
 		INSERT INTO metrics (machine_id, recorded_at, cpu_percent, ram_percent, disk_latency_ms)
@@ -49,7 +50,7 @@ func history(t *testing.T, pool *pgxpool.Pool, machine string, from, to time.Tim
 			t.Fatal(err)
 		}
 	}
-	if err := (rollup.Refresher{Pool: pool, Mode: migrate.ModePostgres}).Refresh(context.Background(), from, to); err != nil {
+	if err := (rollup.Refresher{Pool: pool, Mode: mode}).Refresh(context.Background(), from, to); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -70,17 +71,20 @@ func steady(i int) float64 { return 20 + float64(i%5-2)*0.5 } // 19..21
 // newFleet: a machine whose CPU jumps from a steady 20 % to 90 %, a steady one, one with
 // a day of history only, and a deleted one.
 func newFleet(t *testing.T) fleet {
-	pool := testenv.NewDB(t, migrate.ModePostgres)
-	f := fleet{pool: pool, client: testenv.Client(t, pool, "Pro")}
+	return newFleetAt(t, testenv.NewDB(t, migrate.ModePostgres), migrate.ModePostgres, now)
+}
+
+func newFleetAt(t *testing.T, pool *pgxpool.Pool, mode string, now time.Time) fleet {
+	f := fleet{pool: pool, mode: mode, client: testenv.Client(t, pool, "Pro")}
 	f.jump = testenv.Machine(t, pool, f.client, "jump")
 	f.steady = testenv.Machine(t, pool, f.client, "steady")
 	f.young = testenv.Machine(t, pool, f.client, "young")
 	f.del = testenv.Machine(t, pool, f.client, "deleted")
 	last := now.Truncate(time.Hour).Add(-time.Hour)
 	for _, m := range []string{f.jump, f.steady, f.del} {
-		history(t, pool, m, last.Add(-drift.Window), last, steady)
+		history(t, pool, mode, m, last.Add(-drift.Window), last, steady)
 	}
-	history(t, pool, f.young, last.Add(-24*time.Hour), last, steady)
+	history(t, pool, mode, f.young, last.Add(-24*time.Hour), last, steady)
 	lastHour(t, pool, f.jump, last, 90)
 	lastHour(t, pool, f.steady, last, 20)
 	lastHour(t, pool, f.young, last, 90)
@@ -320,7 +324,7 @@ func TestCallLimitThresholdsAndResumption(t *testing.T) {
 	// A second jumping machine, and an admin's thresholds on the first one's CPU row.
 	other := testenv.Machine(t, f.pool, f.client, "jump-2")
 	last := now.Truncate(time.Hour).Add(-time.Hour)
-	history(t, f.pool, other, last.Add(-drift.Window), last, steady)
+	history(t, f.pool, f.mode, other, last.Add(-drift.Window), last, steady)
 	lastHour(t, f.pool, other, last, 90)
 	if _, err := f.pool.Exec(ctx, `INSERT INTO metric_baselines (machine_id, metric_type, warning_threshold, critical_threshold, last_updated)
 		VALUES ($1, 'cpu_percent', 50, 100, $2)`, f.jump, now.Add(-24*time.Hour)); err != nil {
@@ -365,7 +369,7 @@ func TestCallLimitThresholdsAndResumption(t *testing.T) {
 	// second gets the template and the run is partial.
 	f2 := newFleet(t)
 	other2 := testenv.Machine(t, f2.pool, f2.client, "jump-2")
-	history(t, f2.pool, other2, last.Add(-drift.Window), last, steady)
+	history(t, f2.pool, f2.mode, other2, last.Add(-drift.Window), last, steady)
 	lastHour(t, f2.pool, other2, last, 90)
 	p2 := newProvider(t, http.StatusOK)
 	res, err := drift.Run(ctx, p2.deps(f2.pool, 1), now)
@@ -408,5 +412,29 @@ func TestDecide(t *testing.T) {
 	v := drift.Decide(drift.Stats{Points: 100, Mean: f(60), Stddev: f(2), Current: f(50)}, m, 2, 3)
 	if got := drift.Template(m, drift.Stats{Points: 100, Mean: f(60), Stddev: f(2), Current: f(50)}, v); !strings.HasSuffix(got, "5.0 standard deviations below normal.") {
 		t.Errorf("template %q", got)
+	}
+}
+
+// The same verdicts in timescale mode, where the cpu and ram baselines come from the
+// metrics_hourly continuous aggregate (materialised by refresh_continuous_aggregate) and
+// the raw rows are in a compressible hypertable. TimescaleDB's policies measure ages from
+// the real clock, so the run's instant is the real current hour.
+func TestTimescaleMode(t *testing.T) {
+	t.Parallel()
+	at := time.Now().UTC().Truncate(time.Hour).Add(5 * time.Minute)
+	f := newFleetAt(t, testenv.Timescale(t), migrate.ModeTimescale, at)
+	res, err := drift.Run(context.Background(), drift.Deps{Pool: f.pool, Logger: testenv.Discard()}, at)
+	if err != nil || res.Machines != 3 || res.Triggers != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	b, _ := get(t, f.pool, f.jump, "cpu_percent")
+	want := "CPU averaged 90.0 % over the last hour against a 7-day mean of 20.0 % (σ 1.0, p95 21.0 %, 168 hourly averages): 70.0 standard deviations above normal."
+	if !b.detected || *b.severity != "critical" || b.explain == nil || *b.explain != want {
+		t.Fatalf("jump: %+v %v", b, b.explain)
+	}
+	for _, metric := range []string{"cpu_percent", "ram_percent", "disk_latency_ms"} {
+		if b, ok := get(t, f.pool, f.steady, metric); !ok || b.detected || b.z == nil {
+			t.Fatalf("steady %s: %+v", metric, b)
+		}
 	}
 }
