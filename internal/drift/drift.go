@@ -7,7 +7,6 @@ package drift
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -240,6 +239,3 @@ func rank(severity string) int {
 	}
 	return 0
 }
-
-// errBudget marks a run stopped by its budget (not an error for the caller).
-var errBudget = errors.New("budget exhausted")
