@@ -47,6 +47,7 @@ type builder struct {
 	redisURL *string
 	jwt      awssecretsmanager.ISecret
 	smtp     awssecretsmanager.ISecret
+	ai       awssecretsmanager.ISecret // the AI provider's key; nil: no provider
 	dlq      awssqs.Queue
 	built    map[string]awslambda.Function
 	alarms   *alarms
@@ -159,6 +160,9 @@ func (b *builder) secrets() {
 	if b.cfg.SMTP.Host != "" {
 		b.smtp = awssecretsmanager.Secret_FromSecretCompleteArn(b.s, jsii.String("SmtpSecret"), jsii.String(b.cfg.SMTP.SecretARN))
 	}
+	if b.cfg.AI.SecretARN != "" {
+		b.ai = awssecretsmanager.Secret_FromSecretCompleteArn(b.s, jsii.String("AiSecret"), jsii.String(b.cfg.AI.SecretARN))
+	}
 }
 
 // function builds one Lambda from its table row: the binary from build/<name>, its own
@@ -211,6 +215,18 @@ func (b *builder) function(f Function) awslambda.Function {
 		env["SMTP_PASS_SECRET_KEY"] = jsii.String("password")
 		sg.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(float64(b.cfg.SMTP.Port))), jsii.String("SMTP submission"), nil)
 	}
+	if f.Has(AI) && b.ai != nil {
+		env["AI_API_KEY_SECRET_ARN"] = b.ai.SecretArn()
+		if b.cfg.AI.URL != "" {
+			env["AI_API_URL"] = jsii.String(b.cfg.AI.URL)
+		}
+		if b.cfg.AI.Model != "" {
+			env["AI_MODEL"] = jsii.String(b.cfg.AI.Model)
+		}
+		if b.cfg.AI.MaxCallsPerRun > 0 {
+			env["DRIFT_AI_MAX_CALLS"] = jsii.String(strconv.Itoa(b.cfg.AI.MaxCallsPerRun))
+		}
+	}
 	if f.Has(CASign) {
 		env["CA_KMS_KEY_ARN"] = b.caKey.KeyArn()
 		env["CA_CERT_PEM"] = jsii.String(b.bundle.issuer)
@@ -259,6 +275,9 @@ func (b *builder) function(f Function) awslambda.Function {
 	}
 	if f.Has(Mail) && b.smtp != nil {
 		b.smtp.GrantRead(fn.Role(), nil)
+	}
+	if f.Has(AI) && b.ai != nil {
+		b.ai.GrantRead(fn.Role(), nil)
 	}
 	if f.Has(CASign) {
 		// Identity policy only: the key policy delegates to IAM (account root), and the key

@@ -52,6 +52,8 @@ type Config struct {
 	// stack generates one (64 random characters).
 	JWTSecretARN string `json:"jwtSecretArn"`
 	SMTP         SMTP   `json:"smtp"`
+	// AI is the optional AI provider of drift explanations.
+	AI AIConfig `json:"ai"`
 	// SESIdentityARN, when set, lets the reminders function (only) call SES directly.
 	SESIdentityARN string `json:"sesIdentityArn"`
 
@@ -96,6 +98,17 @@ type SMTP struct {
 	Port      int    `json:"port"`
 	From      string `json:"from"`
 	SecretARN string `json:"secretArn"`
+}
+
+// AIConfig is the AI provider (the spec names the Claude API). The key is the plain string
+// value of the secret SecretARN; empty SecretARN: no provider, the drift job explains
+// drifts from a template. URL, Model and MaxCallsPerRun default in the function
+// (Anthropic's Messages API, config.DefaultAIModel, 20).
+type AIConfig struct {
+	SecretARN      string `json:"secretArn"`
+	URL            string `json:"url"`
+	Model          string `json:"model"`
+	MaxCallsPerRun int    `json:"maxCallsPerRun"`
 }
 
 // Database modes.
@@ -204,6 +217,18 @@ func (c Config) Validate() error {
 	if c.SMTP.Host != "" {
 		need("smtp.from", c.SMTP.From)
 		need("smtp.secretArn", c.SMTP.SecretARN)
+	}
+	if c.AI.SecretARN != "" && !strings.HasPrefix(c.AI.SecretARN, "arn:aws:secretsmanager:") {
+		errs = append(errs, errors.New("ai.secretArn must be a Secrets Manager secret ARN"))
+	}
+	if c.AI.SecretARN == "" && (c.AI.URL != "" || c.AI.Model != "" || c.AI.MaxCallsPerRun != 0) {
+		errs = append(errs, errors.New("ai: url, model and maxCallsPerRun need ai.secretArn (the provider's key)"))
+	}
+	if c.AI.URL != "" && !strings.HasPrefix(c.AI.URL, "https://") {
+		errs = append(errs, errors.New("ai.url must be an https:// URL"))
+	}
+	if c.AI.MaxCallsPerRun < 0 || c.AI.MaxCallsPerRun > 1000 {
+		errs = append(errs, errors.New("ai.maxCallsPerRun must be between 0 and 1000"))
 	}
 	if c.HeartbeatsPerMinute < 60 {
 		errs = append(errs, errors.New("heartbeatsPerMinute must be at least 60"))

@@ -53,6 +53,9 @@ const (
 	SES
 	// CASign: kms:Sign and kms:GetPublicKey on the CA key, CA_KMS_KEY_ARN and CA_CERT_PEM.
 	CASign
+	// AI: the AI provider's key (AI_API_KEY_SECRET_ARN, read on its secret only), URL,
+	// model and call limit, when the configuration has a provider (HTTPS egress is open).
+	AI
 )
 
 // Function is one row of the table: a directory of functions/ and how it is deployed.
@@ -118,6 +121,10 @@ func Functions() []Function {
 			Doc: "Records service health for the status page"},
 		{Name: "cleanup", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Needs: opened,
 			Doc: "Hourly maintenance: postgres-mode rollups, expired auth entries and install tokens"},
+		// 5 minutes: the run stops starting work after 3 (driftfn.Budget), leaving room for
+		// the batch in progress and its provider calls (10 s each).
+		{Name: "drift", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Needs: opened | AI,
+			Doc: "Hourly metric drift detection (metric_baselines), explained by the AI provider when configured"},
 	}
 }
 
@@ -130,8 +137,6 @@ func Planned() []Function {
 			Doc: "Certificate expiry tracking"},
 		{Name: "reminders", Kind: Scheduled, MemoryMB: 256, Timeout: 5 * time.Minute, Cadence: routes.Daily(9, 0), Needs: opened | Mail | SES,
 			Doc: "Licence expiry reminder emails, daily at 09:00 UTC"},
-		{Name: "drift", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Cadence: routes.EveryDuration(time.Hour), Needs: opened,
-			Doc: "Metric baseline drift detection"},
 	}
 }
 

@@ -434,7 +434,7 @@ func TestSchedulesExact(t *testing.T) {
 }
 
 // secretNames are variables whose value must never be in the template.
-var secretNames = []string{"DATABASE_URL", "JWT_SECRET", "SMTP_PASS", "SMTP_USER", "REDIS_PASSWORD", "DEFAULT_ADMIN_PASSWORD"}
+var secretNames = []string{"DATABASE_URL", "JWT_SECRET", "SMTP_PASS", "SMTP_USER", "REDIS_PASSWORD", "DEFAULT_ADMIN_PASSWORD", "AI_API_KEY"}
 
 // TestEveryFunctionArm64AL2023WithoutPlaintextSecrets covers each table row and every other
 // Lambda in the template (CDK's helpers) for secrets.
@@ -471,6 +471,11 @@ func TestEveryFunctionArm64AL2023WithoutPlaintextSecrets(t *testing.T) {
 			}
 			if f.Has(JWT) && env["JWT_SECRET_SECRET_ARN"] == nil {
 				t.Errorf("%s: %s lacks its JWT_SECRET secret reference", name, f.Name)
+			}
+			// The example configuration has an AI provider: only the functions that need
+			// it get its key's reference.
+			if _, has := env["AI_API_KEY_SECRET_ARN"]; has != f.Has(AI) || (has && !strings.Contains(js(env["AI_API_KEY_SECRET_ARN"]), "secret:optralis/ai")) {
+				t.Errorf("%s: %s AI_API_KEY_SECRET_ARN %v, needs AI %v", name, f.Name, env["AI_API_KEY_SECRET_ARN"], f.Has(AI))
 			}
 		}
 		for id, fn := range all {
@@ -605,7 +610,7 @@ func TestLeastPrivilege(t *testing.T) {
 		for fn, actions := range grants {
 			f, _ := FunctionNamed(fn)
 			for _, a := range actions {
-				if strings.HasPrefix(a, "secretsmanager:") && !f.Has(Database) && !f.Has(JWT) && !f.Has(Mail) {
+				if strings.HasPrefix(a, "secretsmanager:") && !f.Has(Database) && !f.Has(JWT) && !f.Has(Mail) && !f.Has(AI) {
 					t.Errorf("%s: %s reads secrets without needing any", name, fn)
 				}
 			}

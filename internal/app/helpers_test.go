@@ -60,7 +60,7 @@ func (d *testDeps) heartbeat() *heartbeat.Service {
 }
 
 func (d *testDeps) monolith() *monolith.Monolith {
-	m, err := monolith.New(d.core(), monolith.Services{Auth: d.auth(), Heartbeat: d.heartbeat(), CA: d.CA, Enrolment: d.Config.Enrolment})
+	m, err := monolith.New(d.core(), monolith.Services{Auth: d.auth(), Heartbeat: d.heartbeat(), CA: d.CA, Enrolment: d.Config.Enrolment, AI: d.Config.AI})
 	if err != nil {
 		panic(err)
 	}

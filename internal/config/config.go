@@ -27,6 +27,8 @@ type Config struct {
 	Dev bool
 	// Enrolment: URLs, the machine CA and options of machine enrolment (enrolment.go).
 	Enrolment Enrolment
+	// AI is the optional AI provider of drift explanations (ai.go).
+	AI AI
 }
 
 // SMTP is the outgoing mail server; Host empty means mail is disabled.
@@ -68,6 +70,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.Enrolment, err = LoadEnrolment(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.AI, err = LoadAI(getenv); err != nil {
 		return Config{}, err
 	}
 	return c, nil

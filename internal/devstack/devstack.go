@@ -159,7 +159,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	enrolment := enrolmentDefaults(cfg.Enrolment, "http://"+apiLn.Addr().String(), "https://"+agentLn.Addr().String())
 	authSvc := authfn.NewService(core, authfn.Settings{Secret: cfg.JWTSecret, SMTP: cfg.SMTP, Dev: true})
 	m, err := monolith.New(core, monolith.Services{
-		Auth: authSvc, Heartbeat: heartbeatfn.NewService(core), CA: authority, Enrolment: enrolment,
+		Auth: authSvc, Heartbeat: heartbeatfn.NewService(core), CA: authority, Enrolment: enrolment, AI: cfg.AI,
 	})
 	if err != nil {
 		apiLn.Close()

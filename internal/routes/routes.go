@@ -15,6 +15,7 @@ const (
 	FnHeartbeat = "heartbeat"
 	FnUptime    = "uptime"
 	FnCleanup   = "cleanup"
+	FnDrift     = "drift"
 	FnMigrate   = "migrate"
 )
 

@@ -12,6 +12,7 @@ import (
 	"github.com/optralis/optralis/internal/app/authfn"
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
 	"github.com/optralis/optralis/internal/app/cleanupfn"
+	"github.com/optralis/optralis/internal/app/driftfn"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
 	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/app/uptimefn"
@@ -29,6 +30,7 @@ type Services struct {
 	Heartbeat *heartbeat.Service
 	CA        *ca.CA // signs machine certificates; nil: the bootstrap answers 503
 	Enrolment config.Enrolment
+	AI        config.AI // the drift job's AI provider; no key: template explanations
 }
 
 // Monolith is every function of the route-and-job table, bound.
@@ -61,6 +63,7 @@ func New(core app.Core, s Services) (*Monolith, error) {
 	runners := map[string]app.JobFunc{
 		routes.FnUptime:  uptimefn.Job(core),
 		routes.FnCleanup: cleanupfn.Job(core),
+		routes.FnDrift:   driftfn.Job(core, s.AI),
 	}
 	m := &Monolith{API: api, Agent: agent}
 	for _, j := range routes.Jobs() {
