@@ -29,6 +29,7 @@ type Services struct {
 	Heartbeat *heartbeat.Service
 	CA        *ca.CA // signs machine certificates; nil: the bootstrap answers 503
 	Enrolment config.Enrolment
+	Uptime    uptimefn.Settings // the AI provider's health URL, when one is configured
 }
 
 // Monolith is every function of the route-and-job table, bound.
@@ -59,7 +60,7 @@ func New(core app.Core, s Services) (*Monolith, error) {
 		return nil, err
 	}
 	runners := map[string]app.JobFunc{
-		routes.FnUptime:  uptimefn.Job(core),
+		routes.FnUptime:  uptimefn.Job(core, s.Uptime),
 		routes.FnCleanup: cleanupfn.Job(core),
 	}
 	m := &Monolith{API: api, Agent: agent}
