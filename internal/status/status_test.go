@@ -262,3 +262,38 @@ func latestOf(t *testing.T, tr status.Tracker, now time.Time, name string) statu
 	t.Fatalf("no %s in %+v", name, latest)
 	return status.ServiceState{}
 }
+
+// TestTimescaleUptime: in timescale mode (service_uptime is a hypertable, compressed after
+// two days) the check records once per instant and the page reads the same figures,
+// compressed chunks included.
+func TestTimescaleUptime(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Timescale(t)
+	tr := status.Tracker{Pool: pool, Logger: testenv.Discard()}
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	for range 2 {
+		if err := tr.Check(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := pool.Exec(ctx, `INSERT INTO service_uptime (service_name, status, response_time_ms, checked_at) VALUES
+		('api', 'online', 0, '2026-11-14 03:00Z'), ('database', 'offline', 0, '2026-11-14 03:00Z'),
+		('cache', 'offline', 0, '2026-11-14 03:00Z')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('service_uptime', older_than => '2026-11-20'::timestamptz) c`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM service_uptime WHERE checked_at = $1`, now).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("rows at now after two runs = %d %v, want 2", n, err)
+	}
+	up, err := tr.Uptime15Days(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up[9] != 50 || up[29] != 100 {
+		t.Fatalf("uptime = %v, want 50 on 14 Nov (the cache not counted) and 100 now", up)
+	}
+}
