@@ -38,6 +38,8 @@ type builder struct {
 	caKey  awskms.IKey
 	bundle caBundle
 	assets string
+	// statusDir is web/status, the public status page's files.
+	statusDir string
 
 	vpc      awsec2.IVpc
 	dbSecret awssecretsmanager.ISecret

@@ -113,15 +113,16 @@ func New(scope constructs.Construct, p Props) (*Stacks, error) {
 	main.AddStackDependency(caStack, jsii.String("the CA key signs agent certificates"))
 	main.AddStackDependency(netStack, jsii.String("the functions, cache and database live in its VPC"))
 	b := &builder{
-		s:      main,
-		cfg:    cfg,
-		fns:    fns,
-		routes: routes,
-		caKey:  key,
-		vpc:    vpc,
-		bundle: bundle,
-		assets: assets,
-		built:  map[string]awslambda.Function{},
+		s:         main,
+		cfg:       cfg,
+		fns:       fns,
+		routes:    routes,
+		caKey:     key,
+		vpc:       vpc,
+		bundle:    bundle,
+		assets:    assets,
+		statusDir: abs(filepath.Join("web", "status")),
+		built:     map[string]awslambda.Function{},
 	}
 	b.build()
 	return &Stacks{CA: caStack, Network: netStack, Main: main, Functions: b.built}, nil

@@ -38,6 +38,9 @@ type variant struct {
 	caJSON    map[string]any
 	netJSON   map[string]any
 	functions map[string]string // function name -> logical id
+	// staged are the small staged assets of the cloud assembly (asset hash -> file ->
+	// content), read at synthesis: the assembly is in the first test's temporary directory.
+	staged map[string]map[string]string
 }
 
 // The two apps under test:
@@ -98,8 +101,32 @@ func synth(t *testing.T, name string) *variant {
 			v.functions[name] = id
 		}
 	}
+	v.staged = stagedAssets(t, *app.Outdir())
 	variants[name] = v
 	return v
+}
+
+// stagedAssets reads the assets of a synthesized app's assembly that are a few small
+// files (web pages, data), not the handler bundles.
+func stagedAssets(t *testing.T, outdir string) map[string]map[string]string {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(outdir, "asset.*"))
+	out := map[string]map[string]string{}
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil || len(entries) > 10 {
+			continue
+		}
+		files := map[string]string{}
+		for _, e := range entries {
+			if info, err := e.Info(); err == nil && info.Mode().IsRegular() && info.Size() < 64<<10 {
+				b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+				files[e.Name()] = string(b)
+			}
+		}
+		out[strings.TrimPrefix(filepath.Base(dir), "asset.")] = files
+	}
+	return out
 }
 
 // newApp is a CDK app with the context the CLI would pass: cdk.json's, then the cached
@@ -780,6 +807,90 @@ func TestCDNWithOriginAccessControlAndSecurityHeaders(t *testing.T) {
 			}),
 		})
 	})
+}
+
+// TestStatusPageDeployedWithTheDashboard: web/status goes to the dashboard bucket under
+// /status-page/ (without its Go files), with a config.js pointing at the API domain; the
+// distribution serves /status-page* with its index function and is invalidated on deploy.
+func TestStatusPageDeployedWithTheDashboard(t *testing.T) {
+	v := synth(t, "deployed")
+	deployments := resources(v.mainJSON, "Custom::CDKBucketDeployment")
+	var page map[string]any
+	for _, res := range deployments {
+		if props(res)["DestinationBucketKeyPrefix"] == "status-page/" {
+			page = props(res)
+		}
+	}
+	if page == nil {
+		t.Fatalf("no bucket deployment under status-page/ in %s", js(deployments))
+	}
+	if !refersTo(page["DestinationBucketName"], logicalID(t, v.mainJSON, "AWS::S3::Bucket", "DashboardBucket")) {
+		t.Errorf("status page deployed to %s, not the dashboard bucket", js(page["DestinationBucketName"]))
+	}
+	if js(page["DistributionPaths"]) != `["/status-page/*"]` || page["DistributionId"] == nil {
+		t.Errorf("no invalidation of /status-page/* on deploy: %s", js(page))
+	}
+	// The staged sources: the page's files without Go, and the deployment's config.js.
+	keys, _ := page["SourceObjectKeys"].([]any)
+	files := map[string]string{}
+	for _, k := range keys {
+		staged, ok := v.staged[strings.TrimSuffix(fmt.Sprint(k), ".zip")]
+		if !ok {
+			t.Fatalf("source %v is not a staged asset of the assembly", k)
+		}
+		for name, content := range staged {
+			files[name] = content
+		}
+	}
+	for _, f := range []string{"index.html", "status.js", "status.css", "config.js"} {
+		if files[f] == "" {
+			t.Errorf("%s not deployed (deployed: %v)", f, keysOf(files))
+		}
+	}
+	for f := range files {
+		if strings.HasSuffix(f, ".go") {
+			t.Errorf("%s deployed to the CDN", f)
+		}
+	}
+	if want := `apiUrl: "https://api.optralis.example"`; !strings.Contains(files["config.js"], want) {
+		t.Errorf("config.js = %q, want %s", files["config.js"], want)
+	}
+	check(t, "status page behaviour", func() {
+		v.main.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), map[string]any{
+			"DistributionConfig": assertions.Match_ObjectLike(&map[string]any{
+				"CacheBehaviors": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+					"PathPattern":          "/status-page*",
+					"ViewerProtocolPolicy": "redirect-to-https",
+					"FunctionAssociations": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{"EventType": "viewer-request"})}),
+				})}),
+			}),
+		})
+	})
+	check(t, "index function", func() {
+		v.main.HasResourceProperties(jsii.String("AWS::CloudFront::Function"), map[string]any{
+			"FunctionCode": assertions.Match_StringLikeRegexp(jsii.String(`/status-page/index\.html`)),
+		})
+	})
+}
+
+func logicalID(t *testing.T, tpl map[string]any, typ, prefix string) string {
+	t.Helper()
+	for id := range resources(tpl, typ) {
+		if strings.HasPrefix(id, prefix) {
+			return id
+		}
+	}
+	t.Fatalf("no %s %s*", typ, prefix)
+	return ""
+}
+
+func keysOf(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func TestAlarmsAndLogRetention(t *testing.T) {

@@ -84,6 +84,10 @@ func TestFunctionsOpenWithTheirOwnConfiguration(t *testing.T) {
 			t.Errorf("%s without DATABASE_URL: %v", c.name, err)
 		}
 	}
+	// The uptime function reads the AI provider's health URL, and names it when invalid.
+	if _, err := uptimefn.Open(ctx, env(map[string]string{"AI_HEALTH_URL": "not-a-url"}), io.Discard); err == nil || !strings.Contains(err.Error(), "AI_HEALTH_URL") {
+		t.Errorf("uptime with an invalid AI_HEALTH_URL: %v", err)
+	}
 	// migrate needs DATABASE_URL only.
 	if _, err := migratefn.Open(ctx, func(string) string { return "" }, io.Discard, clock.System{}); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Errorf("migrate without DATABASE_URL: %v", err)

@@ -78,7 +78,7 @@ func (d *testDeps) Jobs() []app.Job { return d.monolith().Jobs }
 
 // UptimeJob is the uptime function's job.
 func (d *testDeps) UptimeJob(ctx context.Context, now time.Time) error {
-	return uptimefn.Job(d.core())(ctx, now)
+	return uptimefn.Job(d.core(), uptimefn.Settings{})(ctx, now)
 }
 
 // FunctionHandler is one function's handler, built by its package as its Lambda builds it.

@@ -79,3 +79,29 @@ func TestLoadValues(t *testing.T) {
 		t.Fatalf("origins = %q", got)
 	}
 }
+
+func TestAIHealthURL(t *testing.T) {
+	for _, c := range []struct {
+		env     map[string]string
+		want    string
+		wantErr string
+	}{
+		{map[string]string{}, "", ""},
+		{map[string]string{"AI_API_URL": "https://ai.example.com/"}, "https://ai.example.com/health", ""},
+		{map[string]string{"AI_API_URL": "https://ai.example.com/v1"}, "https://ai.example.com/v1/health", ""},
+		{map[string]string{"AI_API_URL": "https://api.example.com", "AI_HEALTH_URL": "http://127.0.0.1:9/status"}, "http://127.0.0.1:9/status", ""},
+		{map[string]string{"AI_HEALTH_URL": "ftp://x"}, "", "AI_HEALTH_URL"},
+		{map[string]string{"AI_API_URL": "not a url"}, "", "AI_API_URL"},
+	} {
+		got, err := AIHealthURL(env(c.env))
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%v: error %v, want one naming %s", c.env, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%v: %q %v, want %q", c.env, got, err, c.want)
+		}
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"github.com/optralis/optralis/internal/identity"
 	"github.com/optralis/optralis/internal/localsvc"
 	"github.com/optralis/optralis/internal/seed"
+	statuspage "github.com/optralis/optralis/web/status"
 )
 
 // Options are the local stack's knobs (defaults suit `make run`).
@@ -157,9 +158,15 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	}
 	// Enrolment: the local CA signs machine certificates; the URLs default to this stack's.
 	enrolment := enrolmentDefaults(cfg.Enrolment, "http://"+apiLn.Addr().String(), "https://"+agentLn.Addr().String())
+	uptime, err := uptimefn.Load(lookup)
+	if err != nil {
+		apiLn.Close()
+		agentLn.Close()
+		return err
+	}
 	authSvc := authfn.NewService(core, authfn.Settings{Secret: cfg.JWTSecret, SMTP: cfg.SMTP, Dev: true})
 	m, err := monolith.New(core, monolith.Services{
-		Auth: authSvc, Heartbeat: heartbeatfn.NewService(core), CA: authority, Enrolment: enrolment, AI: cfg.AI,
+		Auth: authSvc, Heartbeat: heartbeatfn.NewService(core), CA: authority, Enrolment: enrolment, AI: cfg.AI, Uptime: uptime,
 	})
 	if err != nil {
 		apiLn.Close()
@@ -173,7 +180,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 		return err
 	}
 
-	apiSrv := httpx.NewServer(apiLn.Addr().String(), m.API, nil, logger)
+	apiSrv := httpx.NewServer(apiLn.Addr().String(), WithStatusPage(m.API), nil, logger)
 	agentSrv := httpx.NewServer(agentLn.Addr().String(), TLSIdentity(m.Agent), AgentTLSConfig(authority, serverCert), logger)
 
 	var wg sync.WaitGroup
@@ -183,7 +190,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	go func() { defer wg.Done(); errc <- ignoreClosed(agentSrv.ServeTLS(agentLn, "", "")) }()
 
 	// One health check before announcing readiness, so the status page has data at once.
-	if err := uptimefn.Job(core)(ctx, core.Clock.Now()); err != nil {
+	if err := uptimefn.Job(core, uptime)(ctx, core.Clock.Now()); err != nil {
 		logger.Warn("initial uptime check failed", "error", err.Error())
 	}
 	jobsCtx, stopJobs := context.WithCancel(ctx)
@@ -213,6 +220,16 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	_ = agentSrv.Shutdown(shutCtx)
 	wg.Wait()
 	return runErr
+}
+
+// WithStatusPage serves the public status page (static files, the CDN's job on AWS) under
+// statuspage.Prefix next to the API routes, so a browser opens it from the same origin as
+// GET /status. It is not a row of the route table: no function serves it on AWS.
+func WithStatusPage(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle(statuspage.Prefix, statuspage.Handler())
+	mux.Handle("/", api)
+	return mux
 }
 
 func ignoreClosed(err error) error {
@@ -309,9 +326,10 @@ func banner(out io.Writer, st Stack, s seed.Result, demo demoUser, dir string) {
 	fmt.Fprintf(out, `
 Optralis is running.
   API (dashboard, auth, bootstrap, status): %s
+  Status page:                              %s/status-page/
   Agent endpoint (mutual TLS, CA in %s):    %s
   Demo client id: %s
-`, st.APIURL, filepath.Join(dir, "ca", "ca.crt"), st.AgentURL, s.DemoClientID)
+`, st.APIURL, st.APIURL, filepath.Join(dir, "ca", "ca.crt"), st.AgentURL, s.DemoClientID)
 	switch {
 	case s.GeneratedPassword != "":
 		fmt.Fprintf(out, "  Platform admin: %s  password: %s   (shown once; change it at first login)\n", seed.AdminEmail, s.GeneratedPassword)

@@ -130,6 +130,13 @@ func TestStackWithConfiguredDatabase(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"name":"database"`) {
 		t.Fatalf("/status: %d %s", code, body)
 	}
+	// The public status page is served next to the API (same origin as GET /status).
+	if code, body := get(t, http.DefaultClient, r.stack.APIURL+"/status-page/"); code != 200 || !strings.Contains(body, "<title>Optralis status</title>") {
+		t.Fatalf("/status-page/: %d %s", code, body)
+	}
+	if code, body := get(t, http.DefaultClient, r.stack.APIURL+"/status-page/config.js"); code != 200 || !strings.Contains(body, `apiUrl: ""`) {
+		t.Fatalf("/status-page/config.js: %d %s", code, body)
+	}
 	if code, body := get(t, http.DefaultClient, r.stack.APIURL+"/nowhere"); code != 404 || !strings.Contains(body, `"not_found"`) {
 		t.Fatalf("unknown route: %d %s", code, body)
 	}

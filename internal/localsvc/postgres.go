@@ -69,7 +69,9 @@ func EnsurePostgresInstalled(ctx context.Context, logf func(string, ...any)) err
 func aptInstall(ctx context.Context, pkgs ...string) error {
 	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	for _, args := range [][]string{{"update", "-q"}, append([]string{"install", "-y", "-q", "--no-install-recommends"}, pkgs...)} {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		// Test packages may install tools at the same time (shellcheck, chromium): wait for
+		// the other's apt lock rather than fail.
+		cmd := exec.CommandContext(ctx, "apt-get", append([]string{"-o", "DPkg::Lock::Timeout=300"}, args...)...)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("apt-get %s: %v: %s", args[0], err, tail(out))

@@ -31,6 +31,7 @@ type Services struct {
 	CA        *ca.CA // signs machine certificates; nil: the bootstrap answers 503
 	Enrolment config.Enrolment
 	AI        config.AI // the drift job's AI provider; no key: template explanations
+	Uptime    uptimefn.Settings // the AI provider's health URL, when one is configured
 }
 
 // Monolith is every function of the route-and-job table, bound.
@@ -61,7 +62,7 @@ func New(core app.Core, s Services) (*Monolith, error) {
 		return nil, err
 	}
 	runners := map[string]app.JobFunc{
-		routes.FnUptime:  uptimefn.Job(core),
+		routes.FnUptime:  uptimefn.Job(core, s.Uptime),
 		routes.FnCleanup: cleanupfn.Job(core),
 		routes.FnDrift:   driftfn.Job(core, s.AI),
 	}
