@@ -30,7 +30,7 @@ type Services struct {
 	Heartbeat *heartbeat.Service
 	CA        *ca.CA // signs machine certificates; nil: the bootstrap answers 503
 	Enrolment config.Enrolment
-	AI        config.AI // the drift job's AI provider; no key: template explanations
+	AI        config.AI         // the drift job's AI provider; no key: template explanations
 	Uptime    uptimefn.Settings // the AI provider's health URL, when one is configured
 }
 
