@@ -15,6 +15,7 @@ import (
 	"github.com/optralis/optralis/internal/app/cleanupfn"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
 	"github.com/optralis/optralis/internal/app/migratefn"
+	"github.com/optralis/optralis/internal/app/remindersfn"
 	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/clock"
@@ -55,6 +56,7 @@ func TestFunctionsOpenWithTheirOwnConfiguration(t *testing.T) {
 		{"admin", adminfn.Open, true, "/api/install-tokens", 401},
 		{"uptime", uptimefn.Open, false, "", 0},
 		{"cleanup", cleanupfn.Open, false, "", 0},
+		{"reminders", remindersfn.Open, false, "", 0},
 	} {
 		getenv := env(nil)
 		if c.needsJWT {

@@ -40,6 +40,8 @@ var rules = []struct {
 	{"./functions/bootstrap", []string{bcrypt, jwt, goose}, "enrolment checks install tokens, not passwords or access tokens"},
 	{"./functions/admin", []string{goose}, "the dashboard API never migrates"},
 	{"./functions/cleanup", []string{bcrypt, jwt, kms}, "deleting expired rows needs no secret"},
+	{"./functions/reminders", []string{bcrypt, jwt, kms, goose, module + "internal/heartbeat", module + "internal/enrol"},
+		"mailing reminders reads users and clients; it checks no password or token"},
 	{"./functions/migrate", []string{bcrypt, jwt, kms, module + "internal/auth", module + "internal/heartbeat"}, "migrations only"},
 	{"./functions/...", cdk, "the CDK and its Node.js runtime stay in infra/"},
 	{"./infra/...", handler, "infra reads the route table (internal/routes) as data; it never builds a handler"},

@@ -16,6 +16,7 @@ const (
 	FnUptime    = "uptime"
 	FnCleanup   = "cleanup"
 	FnMigrate   = "migrate"
+	FnReminders = "reminders"
 )
 
 // Access is what a route demands of its caller. Every route declares one; the guard

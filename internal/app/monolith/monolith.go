@@ -13,9 +13,11 @@ import (
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
 	"github.com/optralis/optralis/internal/app/cleanupfn"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
+	"github.com/optralis/optralis/internal/app/remindersfn"
 	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/auth"
+	"github.com/optralis/optralis/internal/auth/mail"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/heartbeat"
@@ -29,6 +31,10 @@ type Services struct {
 	Heartbeat *heartbeat.Service
 	CA        *ca.CA // signs machine certificates; nil: the bootstrap answers 503
 	Enrolment config.Enrolment
+	// Mail sends the jobs' mails (reminders); nil: mail disabled, logged.
+	Mail mail.MessageSender
+	// DashboardURL is the base of the links in those mails ("": none).
+	DashboardURL string
 }
 
 // Monolith is every function of the route-and-job table, bound.
@@ -61,6 +67,8 @@ func New(core app.Core, s Services) (*Monolith, error) {
 	runners := map[string]app.JobFunc{
 		routes.FnUptime:  uptimefn.Job(core),
 		routes.FnCleanup: cleanupfn.Job(core),
+		// Reminders: on its daily 09:00 UTC cadence, as on AWS.
+		routes.FnReminders: remindersfn.Job(core, s.Mail, s.DashboardURL),
 	}
 	m := &Monolith{API: api, Agent: agent}
 	for _, j := range routes.Jobs() {

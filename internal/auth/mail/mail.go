@@ -57,6 +57,11 @@ func FromConfig(c config.SMTP, logger *slog.Logger) Sender {
 	return SMTP{Host: c.Host, Port: c.Port, User: c.User, Pass: c.Pass, From: c.From}
 }
 
+// MessageFromConfig is FromConfig for senders of Messages (text and HTML).
+func MessageFromConfig(c config.SMTP, logger *slog.Logger) MessageSender {
+	return FromConfig(c, logger).(MessageSender) // SMTP and Disabled both are
+}
+
 // Disabled logs that a message was not sent. It never logs the body, which may hold a
 // secret (a password reset link).
 type Disabled struct{ Logger *slog.Logger }
