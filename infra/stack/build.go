@@ -207,7 +207,14 @@ func (b *builder) function(f Function) awslambda.Function {
 	if f.Has(JWT) {
 		env["JWT_SECRET_SECRET_ARN"] = b.jwt.SecretArn()
 	}
-	if f.Has(Mail) && b.smtp != nil {
+	if f.UsesSES(b.cfg) {
+		env["SES_FROM"] = jsii.String(b.cfg.SESFrom)
+		env["SES_IDENTITY_ARN"] = jsii.String(b.cfg.SESIdentityARN)
+	}
+	if f.Has(Mail) || f.UsesSES(b.cfg) {
+		env["DASHBOARD_URL"] = jsii.String(b.cfg.dashboardURL())
+	}
+	if f.SMTP(b.cfg) && b.smtp != nil {
 		env["SMTP_HOST"] = jsii.String(b.cfg.SMTP.Host)
 		env["SMTP_PORT"] = jsii.String(strconv.Itoa(b.cfg.SMTP.Port))
 		env["SMTP_FROM"] = jsii.String(b.cfg.SMTP.From)
@@ -275,7 +282,7 @@ func (b *builder) function(f Function) awslambda.Function {
 	if f.Has(JWT) {
 		b.jwt.GrantRead(fn.Role(), nil)
 	}
-	if f.Has(Mail) && b.smtp != nil {
+	if f.SMTP(b.cfg) && b.smtp != nil {
 		b.smtp.GrantRead(fn.Role(), nil)
 	}
 	if f.Has(AI) && b.ai != nil {
@@ -290,7 +297,7 @@ func (b *builder) function(f Function) awslambda.Function {
 			Resources: jsii.Strings(*b.caKey.KeyArn()),
 		}))
 	}
-	if f.Has(SES) && b.cfg.SESIdentityARN != "" {
+	if f.UsesSES(b.cfg) {
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("SendReminderEmail"),
 			Actions:   jsii.Strings("ses:SendEmail", "ses:SendRawEmail"),

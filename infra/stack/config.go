@@ -54,8 +54,11 @@ type Config struct {
 	SMTP         SMTP   `json:"smtp"`
 	// AI is the optional AI provider of drift explanations.
 	AI AIConfig `json:"ai"`
-	// SESIdentityARN, when set, lets the reminders function (only) call SES directly.
+	// SESIdentityARN, when set, lets the reminders function (only) call SES directly, with
+	// its own role (SES v2 SendEmail), from SESFrom, an address of that identity; it then
+	// gets no SMTP secret.
 	SESIdentityARN string `json:"sesIdentityArn"`
+	SESFrom        string `json:"sesFrom"`
 
 	// VPCCIDR is the stack's VPC range: it must not overlap the database's network when
 	// peering (default 10.0.0.0/16).
@@ -230,6 +233,12 @@ func (c Config) Validate() error {
 	if c.AI.MaxCallsPerRun < 0 || c.AI.MaxCallsPerRun > 1000 {
 		errs = append(errs, errors.New("ai.maxCallsPerRun must be between 0 and 1000"))
 	}
+	if c.SESIdentityARN != "" {
+		need("sesFrom", c.SESFrom)
+		if !strings.HasPrefix(c.SESIdentityARN, "arn:aws:ses:") || !strings.Contains(c.SESIdentityARN, ":identity/") {
+			errs = append(errs, fmt.Errorf("sesIdentityArn %q is not an SES identity ARN", c.SESIdentityARN))
+		}
+	}
 	if c.HeartbeatsPerMinute < 60 {
 		errs = append(errs, errors.New("heartbeatsPerMinute must be at least 60"))
 	}
@@ -242,4 +251,16 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dashboardURL is the dashboard's address for links in mails: its custom domain, or the
+// first CORS origin.
+func (c Config) dashboardURL() string {
+	if c.DashboardDomain != "" {
+		return "https://" + c.DashboardDomain
+	}
+	if len(c.CORSAllowedOrigins) > 0 {
+		return c.CORSAllowedOrigins[0]
+	}
+	return ""
 }

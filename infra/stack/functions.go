@@ -91,6 +91,16 @@ func (f Function) Schedule() string {
 // Has reports whether f needs n.
 func (f Function) Has(n Need) bool { return f.Needs&n == n }
 
+// SMTP reports whether f sends mail through SMTP under c: it needs Mail, SMTP is
+// configured, and it does not send through the SES API instead (SES needed and an SES
+// identity configured), in which case it gets no SMTP secret and no SMTP egress.
+func (f Function) SMTP(c Config) bool {
+	return f.Has(Mail) && c.SMTP.Host != "" && !f.UsesSES(c)
+}
+
+// UsesSES reports whether f sends mail through the SES API under c.
+func (f Function) UsesSES(c Config) bool { return f.Has(SES) && c.SESIdentityARN != "" }
+
 // opened is what every function built by app.OpenLambda reads: DATABASE_URL, and the cache
 // when REDIS_URL is set. Functions that verify access tokens add JWT.
 const opened = Database | Cache
@@ -125,6 +135,10 @@ func Functions() []Function {
 		// the batch in progress and its provider calls (10 s each).
 		{Name: "drift", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Needs: opened | AI,
 			Doc: "Hourly metric drift detection (metric_baselines), explained by the AI provider when configured"},
+		// Mail through the SES API with its own role when sesIdentityArn is configured,
+		// otherwise through SMTP (see Function.SMTP).
+		{Name: "reminders", Kind: Scheduled, MemoryMB: 256, Timeout: 5 * time.Minute, Needs: opened | Mail | SES,
+			Doc: "Licence and password expiry reminder emails, daily at 09:00 UTC"},
 	}
 }
 
@@ -135,8 +149,6 @@ func Planned() []Function {
 	return []Function{
 		{Name: "certexpiry", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Cadence: routes.EveryDuration(24 * time.Hour), Needs: opened,
 			Doc: "Certificate expiry tracking"},
-		{Name: "reminders", Kind: Scheduled, MemoryMB: 256, Timeout: 5 * time.Minute, Cadence: routes.Daily(9, 0), Needs: opened | Mail | SES,
-			Doc: "Licence expiry reminder emails, daily at 09:00 UTC"},
 	}
 }
 

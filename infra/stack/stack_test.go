@@ -618,7 +618,7 @@ func whoMay(grants map[string][]string, allowed func(action string) bool) []stri
 // reminders only; no wildcard actions.
 func TestLeastPrivilege(t *testing.T) {
 	wantSign := map[string][]string{"deployed": {"admin", "bootstrap"}, "planned": {"admin", "bootstrap"}}
-	wantSES := map[string][]string{"deployed": nil, "planned": {"reminders"}}
+	wantSES := map[string][]string{"deployed": {"reminders"}, "planned": {"reminders"}}
 	for _, name := range []string{"deployed", "planned"} {
 		v := synth(t, name)
 		grants := grantedTo(t, v)
@@ -746,7 +746,7 @@ func TestCacheAndSecurityGroups(t *testing.T) {
 			if f.Has(Database) {
 				want = append(want, "10.100.0.0/16:5432")
 			}
-			if f.Has(Mail) {
+			if f.SMTP(exampleConfig(t)) {
 				want = append(want, "0.0.0.0/0:587")
 			}
 			if f.Has(Cache) {
@@ -977,4 +977,27 @@ func TestBaseStacksAndPeeringRoute(t *testing.T) {
 			"DestinationCidrBlock": "10.100.0.0/16", "VpcPeeringConnectionId": "pcx-0123456789abcdef0",
 		}, jsii.Number(2))
 	})
+}
+
+// With an SES identity configured, reminders mail through the SES API with their own
+// role: SES_FROM and the identity in the environment, the dashboard URL for the links,
+// and neither the SMTP secret nor SMTP egress (TestCacheAndSecurityGroups checks that).
+func TestRemindersMailThroughSES(t *testing.T) {
+	v := synth(t, "deployed")
+	fnRes := resources(v.mainJSON, "AWS::Lambda::Function")
+	env := props(fnRes[v.functions["reminders"]])["Environment"].(map[string]any)["Variables"].(map[string]any)
+	if env["SES_FROM"] != "noreply@optralis.example" || env["SES_IDENTITY_ARN"] != "arn:aws:ses:eu-west-3:111111111111:identity/optralis.example" ||
+		env["DASHBOARD_URL"] != "https://app.optralis.example" {
+		t.Errorf("reminders environment: %s", js(env))
+	}
+	for _, k := range []string{"SMTP_HOST", "SMTP_USER_SECRET_ARN", "SMTP_PASS_SECRET_ARN"} {
+		if _, ok := env[k]; ok {
+			t.Errorf("reminders has %s though it mails through SES", k)
+		}
+	}
+	for _, pol := range resources(v.mainJSON, "AWS::IAM::Policy") {
+		if s := js(pol); strings.Contains(s, "optralis/smtp") && strings.Contains(s, "Reminders") {
+			t.Errorf("reminders may read the SMTP secret: %s", s)
+		}
+	}
 }

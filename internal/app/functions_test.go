@@ -16,6 +16,7 @@ import (
 	"github.com/optralis/optralis/internal/app/driftfn"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
 	"github.com/optralis/optralis/internal/app/migratefn"
+	"github.com/optralis/optralis/internal/app/remindersfn"
 	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/clock"
@@ -57,6 +58,7 @@ func TestFunctionsOpenWithTheirOwnConfiguration(t *testing.T) {
 		{"uptime", uptimefn.Open, false, "", 0},
 		{"cleanup", cleanupfn.Open, false, "", 0},
 		{"drift", driftfn.Open, false, "", 0},
+		{"reminders", remindersfn.Open, false, "", 0},
 	} {
 		getenv := env(nil)
 		if c.needsJWT {

@@ -21,6 +21,8 @@ type Config struct {
 	DefaultAdminPassword string // empty: the seed generates one and prints it once
 	RedisURL             string // empty: run without the cache
 	SMTP                 SMTP
+	SES                  SES    // mail through the SES API (SES_FROM); empty: SMTP
+	DashboardURL         string // links in mails (DASHBOARD_URL, default the first CORS origin)
 	// TimeseriesMode is what `migrate` asks for: auto, timescale or postgres.
 	TimeseriesMode string
 	// Dev marks the local stack: cookies without Secure, permissive defaults.
@@ -67,6 +69,12 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.CORSAllowedOrigins, err = CORS(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.DashboardURL, err = Dashboard(getenv, c.CORSAllowedOrigins); err != nil {
+		return Config{}, err
+	}
+	if c.SES, err = LoadSES(getenv); err != nil {
 		return Config{}, err
 	}
 	if c.Enrolment, err = LoadEnrolment(getenv); err != nil {

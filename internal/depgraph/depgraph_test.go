@@ -42,6 +42,8 @@ var rules = []struct {
 	{"./functions/cleanup", []string{bcrypt, jwt, kms}, "deleting expired rows needs no secret"},
 	{"./functions/drift", []string{bcrypt, jwt, kms, goose, module + "internal/auth", module + "internal/heartbeat",
 		module + "internal/machinedata", module + "internal/enrol"}, "statistics over the series and one HTTP client"},
+	{"./functions/reminders", []string{bcrypt, jwt, kms, goose, module + "internal/heartbeat", module + "internal/enrol"},
+		"mailing reminders reads users and clients; it checks no password or token"},
 	{"./functions/migrate", []string{bcrypt, jwt, kms, module + "internal/auth", module + "internal/heartbeat"}, "migrations only"},
 	{"./functions/...", cdk, "the CDK and its Node.js runtime stay in infra/"},
 	{"./infra/...", handler, "infra reads the route table (internal/routes) as data; it never builds a handler"},

@@ -29,6 +29,7 @@ import (
 	"github.com/optralis/optralis/internal/app/monolith"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/auth"
+	"github.com/optralis/optralis/internal/auth/mail"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/config"
@@ -167,6 +168,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	authSvc := authfn.NewService(core, authfn.Settings{Secret: cfg.JWTSecret, SMTP: cfg.SMTP, Dev: true})
 	m, err := monolith.New(core, monolith.Services{
 		Auth: authSvc, Heartbeat: heartbeatfn.NewService(core), CA: authority, Enrolment: enrolment, AI: cfg.AI, Uptime: uptime,
+		Mail: mail.MessageFromConfig(cfg.SMTP, logger), DashboardURL: cfg.DashboardURL,
 	})
 	if err != nil {
 		apiLn.Close()

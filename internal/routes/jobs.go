@@ -72,6 +72,7 @@ func Jobs() []Job {
 		{Name: "uptime", Function: FnUptime, Cadence: EveryDuration(30 * time.Minute)},
 		{Name: "cleanup", Function: FnCleanup, Cadence: EveryDuration(time.Hour)},
 		{Name: "drift", Function: FnDrift, Cadence: EveryDuration(time.Hour)},
+		{Name: "reminders", Function: FnReminders, Cadence: Daily(9, 0)},
 	}
 }
 

@@ -17,6 +17,7 @@ const (
 	FnCleanup   = "cleanup"
 	FnDrift     = "drift"
 	FnMigrate   = "migrate"
+	FnReminders = "reminders"
 )
 
 // Access is what a route demands of its caller. Every route declares one; the guard

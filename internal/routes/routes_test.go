@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// The spec's cadences ("Système de Cleanup", "Service Uptime Tracking"): the one place a
-// test states them; infra and the local stack derive theirs from Jobs().
+// The spec's cadences ("Système de Cleanup", "Service Uptime Tracking", "Rappels
+// Expiration Licence": daily at 9h UTC): the one place a test states them; infra and the
+// local stack derive theirs from Jobs().
 func TestJobCadencesAreTheSpecs(t *testing.T) {
-	spec := map[string]string{"cleanup": "rate(1 hour)", "uptime": "rate(30 minutes)", "drift": "rate(1 hour)"}
+	spec := map[string]string{"cleanup": "rate(1 hour)", "uptime": "rate(30 minutes)", "drift": "rate(1 hour)", "reminders": "cron(0 9 * * ? *)"}
 	for _, j := range Jobs() {
 		expr, err := j.Cadence.Expression()
 		if err != nil || expr != spec[j.Name] {

@@ -14,9 +14,11 @@ import (
 	"github.com/optralis/optralis/internal/app/cleanupfn"
 	"github.com/optralis/optralis/internal/app/driftfn"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
+	"github.com/optralis/optralis/internal/app/remindersfn"
 	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/auth"
+	"github.com/optralis/optralis/internal/auth/mail"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/heartbeat"
@@ -32,6 +34,10 @@ type Services struct {
 	Enrolment config.Enrolment
 	AI        config.AI         // the drift job's AI provider; no key: template explanations
 	Uptime    uptimefn.Settings // the AI provider's health URL, when one is configured
+	// Mail sends the jobs' mails (reminders); nil: mail disabled, logged.
+	Mail mail.MessageSender
+	// DashboardURL is the base of the links in those mails ("": none).
+	DashboardURL string
 }
 
 // Monolith is every function of the route-and-job table, bound.
@@ -65,6 +71,8 @@ func New(core app.Core, s Services) (*Monolith, error) {
 		routes.FnUptime:  uptimefn.Job(core, s.Uptime),
 		routes.FnCleanup: cleanupfn.Job(core),
 		routes.FnDrift:   driftfn.Job(core, s.AI),
+		// Reminders: on its daily 09:00 UTC cadence, as on AWS.
+		routes.FnReminders: remindersfn.Job(core, s.Mail, s.DashboardURL),
 	}
 	m := &Monolith{API: api, Agent: agent}
 	for _, j := range routes.Jobs() {

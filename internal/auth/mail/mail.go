@@ -1,4 +1,5 @@
-// Package mail sends plain-text email through SMTP, or logs that mail is disabled.
+// Package mail sends email through SMTP (plain text, or plain text and HTML as
+// multipart/alternative), or logs that mail is disabled.
 package mail
 
 import (
@@ -9,11 +10,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/smtp"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -22,9 +26,24 @@ import (
 	"github.com/optralis/optralis/internal/validate"
 )
 
-// Sender sends one message.
+// Sender sends one plain-text message.
 type Sender interface {
 	Send(ctx context.Context, to, subject, body string) error
+}
+
+// Message is one mail to one recipient. Text is required; HTML, when set, is sent with it
+// as multipart/alternative (clients show the richest part they can).
+type Message struct {
+	To      string
+	Subject string
+	Text    string
+	HTML    string
+}
+
+// MessageSender sends a Message. SMTP, Disabled and the SES sender (mail/sesmail)
+// implement it.
+type MessageSender interface {
+	SendMessage(ctx context.Context, m Message) error
 }
 
 // FromConfig returns an SMTP sender when SMTP_HOST is set, otherwise one that only logs.
@@ -38,6 +57,11 @@ func FromConfig(c config.SMTP, logger *slog.Logger) Sender {
 	return SMTP{Host: c.Host, Port: c.Port, User: c.User, Pass: c.Pass, From: c.From}
 }
 
+// MessageFromConfig is FromConfig for senders of Messages (text and HTML).
+func MessageFromConfig(c config.SMTP, logger *slog.Logger) MessageSender {
+	return FromConfig(c, logger).(MessageSender) // SMTP and Disabled both are
+}
+
 // Disabled logs that a message was not sent. It never logs the body, which may hold a
 // secret (a password reset link).
 type Disabled struct{ Logger *slog.Logger }
@@ -46,6 +70,11 @@ type Disabled struct{ Logger *slog.Logger }
 func (d Disabled) Send(ctx context.Context, _, subject, _ string) error {
 	d.Logger.InfoContext(ctx, "mail disabled (SMTP_HOST not set): message not sent", "subject", subject)
 	return nil
+}
+
+// SendMessage logs and succeeds.
+func (d Disabled) SendMessage(ctx context.Context, m Message) error {
+	return d.Send(ctx, m.To, m.Subject, m.Text)
 }
 
 // SMTP sends through a mail server: implicit TLS on port 465, otherwise STARTTLS when the
@@ -68,9 +97,16 @@ var ErrAddress = errors.New("mail: invalid recipient or header")
 
 // Send delivers one plain-text message.
 func (s SMTP) Send(ctx context.Context, to, subject, body string) error {
-	if validate.Email(to) != nil || validate.Email(s.From) != nil || strings.ContainsAny(subject, "\r\n") {
-		return ErrAddress
+	return s.SendMessage(ctx, Message{To: to, Subject: subject, Text: body})
+}
+
+// SendMessage delivers m.
+func (s SMTP) SendMessage(ctx context.Context, m Message) error {
+	raw, err := Build(s.From, m, time.Now())
+	if err != nil {
+		return err
 	}
+	to := m.To
 	timeout := s.Timeout
 	if timeout == 0 {
 		timeout = 15 * time.Second
@@ -83,7 +119,6 @@ func (s SMTP) Send(ctx context.Context, to, subject, body string) error {
 		tlsConfig = &tls.Config{ServerName: s.Host, MinVersion: tls.VersionTLS12}
 	}
 	var conn net.Conn
-	var err error
 	if s.Port == 465 {
 		conn, err = (&tls.Dialer{Config: tlsConfig}).DialContext(ctx, "tcp", addr)
 	} else {
@@ -120,7 +155,7 @@ func (s SMTP) Send(ctx context.Context, to, subject, body string) error {
 	if err != nil {
 		return fmt.Errorf("mail: DATA: %w", err)
 	}
-	if _, err := w.Write(message(s.From, to, subject, body, time.Now())); err != nil {
+	if _, err := w.Write(raw); err != nil {
 		return fmt.Errorf("mail: writing: %w", err)
 	}
 	if err := w.Close(); err != nil {
@@ -129,16 +164,44 @@ func (s SMTP) Send(ctx context.Context, to, subject, body string) error {
 	return c.Quit()
 }
 
-func message(from, to, subject, body string, now time.Time) []byte {
+// Build renders m as an RFC 5322 message from from: quoted-printable UTF-8 text, and
+// with an HTML part, multipart/alternative (text first). It refuses addresses or a
+// subject that could inject headers or recipients (ErrAddress).
+func Build(from string, m Message, now time.Time) ([]byte, error) {
+	if validate.Email(m.To) != nil || validate.Email(from) != nil || strings.ContainsAny(m.Subject, "\r\n") {
+		return nil, ErrAddress
+	}
 	var b bytes.Buffer
 	id := make([]byte, 12)
 	_, _ = rand.Read(id)
 	domain := from[strings.LastIndexByte(from, '@')+1:]
-	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@%s>\r\n",
-		from, to, mime.QEncoding.Encode("utf-8", subject), now.Format(time.RFC1123Z), hex.EncodeToString(id), domain)
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
-	qp := quotedprintable.NewWriter(&b)
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@%s>\r\nMIME-Version: 1.0\r\n",
+		from, m.To, mime.QEncoding.Encode("utf-8", m.Subject), now.Format(time.RFC1123Z), hex.EncodeToString(id), domain)
+	if m.HTML == "" {
+		b.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+		writeQP(&b, m.Text)
+		return b.Bytes(), nil
+	}
+	mw := multipart.NewWriter(&b)
+	fmt.Fprintf(&b, "Content-Type: multipart/alternative; boundary=%q\r\n\r\n", mw.Boundary())
+	for _, part := range []struct{ ctype, body string }{{"text/plain", m.Text}, {"text/html", m.HTML}} {
+		w, err := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {part.ctype + "; charset=utf-8"},
+			"Content-Transfer-Encoding": {"quoted-printable"},
+		})
+		if err != nil {
+			return nil, err
+		}
+		writeQP(w, part.body)
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func writeQP(w io.Writer, body string) {
+	qp := quotedprintable.NewWriter(w)
 	_, _ = qp.Write([]byte(body)) // text mode: line breaks become CRLF
 	_ = qp.Close()
-	return b.Bytes()
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"io"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
@@ -51,6 +52,42 @@ func (m Message) Text() string {
 	}
 	b, _ := io.ReadAll(r)
 	return strings.ReplaceAll(string(b), "\r\n", "\n")
+}
+
+// Part returns the decoded body of the part of type ctype ("text/plain", "text/html") of
+// a multipart/alternative message, or of a single-part message of that type; "" when the
+// message has no such part. Line ends are LF.
+func (m Message) Part(ctype string) string {
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Raw))
+	if err != nil {
+		return ""
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		return ""
+	}
+	if !strings.HasPrefix(mt, "multipart/") {
+		if mt != ctype {
+			return ""
+		}
+		return m.Text()
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextRawPart()
+		if err != nil {
+			return ""
+		}
+		if pt, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); pt != ctype {
+			continue
+		}
+		var r io.Reader = p
+		if strings.EqualFold(p.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
+			r = quotedprintable.NewReader(r)
+		}
+		b, _ := io.ReadAll(r)
+		return strings.ReplaceAll(string(b), "\r\n", "\n")
+	}
 }
 
 // Server is a running SMTP server.
