@@ -58,17 +58,28 @@ func New(core app.Core, s Services) (*Monolith, error) {
 	if err != nil {
 		return nil, err
 	}
+	jobs, err := Jobs(core, s)
+	if err != nil {
+		return nil, err
+	}
+	return &Monolith{API: api, Agent: agent, Jobs: jobs}, nil
+}
+
+// Jobs binds every job of routes.Jobs() to its function's runner, in table order: the
+// local stack's timers and `optralis job run` use them. Jobs need no HTTP service (s may
+// leave Auth and Heartbeat nil).
+func Jobs(core app.Core, s Services) ([]app.Job, error) {
 	runners := map[string]app.JobFunc{
 		routes.FnUptime:  uptimefn.Job(core),
 		routes.FnCleanup: cleanupfn.Job(core),
 	}
-	m := &Monolith{API: api, Agent: agent}
+	var jobs []app.Job
 	for _, j := range routes.Jobs() {
 		run, ok := runners[j.Function]
 		if !ok {
 			return nil, fmt.Errorf("monolith: job %s (function %s) has no runner", j.Name, j.Function)
 		}
-		m.Jobs = append(m.Jobs, app.Job{Job: j, Run: run})
+		jobs = append(jobs, app.Job{Job: j, Run: run})
 	}
-	return m, nil
+	return jobs, nil
 }
