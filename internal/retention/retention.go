@@ -116,13 +116,21 @@ clients:
 					pending.add(oldest, cutoff)
 				}
 			}
-			if err != nil {
+			if errors.Is(err, ErrOutOfTime) || ctx.Err() != nil {
 				runErr = err
 				break clients
 			}
+			if err != nil {
+				// One client's failure does not hold the others back; the run fails.
+				c.Logger.ErrorContext(ctx, "cleanup failed for a client", "table", t.Table, "client_id", cl.ID, "error", err.Error())
+				if runErr == nil {
+					runErr = fmt.Errorf("client %s: %w", cl.ID, err)
+				}
+				continue clients
+			}
 		}
 	}
-	if err := c.refresh(ctx, pending); err != nil && runErr == nil {
+	if err := c.refresh(ctx, pending); err != nil && (runErr == nil || errors.Is(runErr, ErrOutOfTime)) {
 		runErr = err
 	}
 	return total, runErr
@@ -154,6 +162,14 @@ func (c Cleaner) deleteClient(ctx context.Context, t series.Retained, clientID s
 		}
 		k, err := series.DeleteClientBefore(ctx, c.Pool, t, clientID, to)
 		n += k
+		if db.Code(err) == db.QueryCanceled && ctx.Err() == nil && to.Sub(oldest) > time.Minute {
+			// The statement timeout cut a slice too large for this client (the statement
+			// was rolled back): halve it and go on.
+			slice = max(slice/2, time.Minute)
+			c.Logger.WarnContext(ctx, "cleanup slice hit the statement timeout; halving it",
+				"table", t.Table, "client_id", clientID, "slice", slice.String())
+			continue
+		}
 		if err != nil {
 			return n, first, err
 		}

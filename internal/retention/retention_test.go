@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/retention"
 	"github.com/optralis/optralis/internal/testenv"
@@ -72,5 +75,55 @@ func TestSlicesBatchesAndBudget(t *testing.T) {
 	del, err = c.CleanupSecondaryTables(ctx, now)
 	if err != nil || del["notification_history"] != 7 {
 		t.Fatalf("history: %v, %v", del, err)
+	}
+}
+
+// A slice the statement timeout cuts is halved down to a minute; a client whose rows stay
+// locked fails the run without holding the other clients back.
+func TestStatementTimeoutHalvesTheSliceAndSparesOtherClients(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.NewDB(t, migrate.ModePostgres)
+	now := time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC)
+	var machines, clients []string
+	for _, name := range []string{"a", "b"} {
+		cl := testenv.Client(t, pool, "Trial")
+		m := testenv.Machine(t, pool, cl, name)
+		machines, clients = append(machines, m), append(clients, cl)
+		if _, err := pool.Exec(ctx, `INSERT INTO metrics (machine_id, recorded_at, cpu_percent, ram_percent)
+			VALUES ($1, $2::timestamptz - INTERVAL '8 days', 1, 1)`, m, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Clients are cleaned in id order: lock the first one's old row for the whole run.
+	if clients[1] < clients[0] {
+		machines[0], machines[1] = machines[1], machines[0]
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM metrics WHERE machine_id = $1 FOR UPDATE`, machines[0]); err != nil {
+		t.Fatal(err)
+	}
+	cfg := pool.Config().Copy()
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = "100"
+	short, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer short.Close()
+	c := retention.Cleaner{Pool: short, Mode: migrate.ModePostgres, Logger: testenv.Discard()}
+	del, err := c.CleanupOldData(ctx, now)
+	if err == nil || db.Code(err) != db.QueryCanceled {
+		t.Fatalf("run error %v, want the statement timeout", err)
+	}
+	if del["metrics"] != 1 {
+		t.Fatalf("deleted %v: the other client's row should be gone", del)
+	}
+	var left int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM metrics WHERE machine_id = $1`, machines[1]).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("free client: %d rows left (%v)", left, err)
 	}
 }
