@@ -1,4 +1,5 @@
-// Command optralis is the local CLI: the development stack, migrations and seeding.
+// Command optralis is the local CLI: the development stack, migrations, seeding, the agent
+// simulator and running a scheduled job by hand.
 package main
 
 import (
@@ -30,6 +31,7 @@ commands:
   migrate   apply database migrations (DATABASE_URL; --mode auto|timescale|postgres)
   seed      create the platform admin and a demo client if missing
   agentsim  enrol simulated agents through the bootstrap and send heartbeats over mTLS
+  job       run one scheduled job once (job run <name> [--now <RFC3339 time>]; job list)
 `
 
 func main() {
@@ -103,6 +105,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "agentsim":
 		return runAgentsim(ctx, args[1:], getenv, stdout, stderr)
+	case "job":
+		return runJob(ctx, args[1:], getenv, stdout, stderr, logger)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

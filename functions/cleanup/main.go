@@ -1,5 +1,6 @@
 // Command cleanup is the hourly maintenance job (EventBridge schedule): the postgres-mode
-// rollups, expired auth entries and expired install tokens.
+// rollups, expired auth entries and install tokens, deleted machines, the per-licence
+// retention and the fixed retentions of the history tables.
 package main
 
 import (

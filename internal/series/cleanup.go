@@ -14,13 +14,9 @@ import (
 // Deleted counts rows removed per table.
 type Deleted map[string]int64
 
-type retained struct {
-	table, column string
-	before        time.Time
-}
-
 // DeleteClientData removes one client's time-series rows older than its licence allows:
-// metrics, disks, SMART and aggregates before metricsBefore, events before eventsBefore.
+// metrics, disks, SMART and aggregates before metricsBefore, events before eventsBefore,
+// each table in one statement (the retention package bounds the span of each instead).
 // DELETE ... USING machines joins once instead of running a subquery per row (spec "DELETE
 // avec JOIN"); on compressed chunks TimescaleDB removes the matching segments (compression
 // is segmented by machine, so a client's rows are whole batches).
@@ -30,28 +26,17 @@ type retained struct {
 // deletions invalidate their buckets, and re-materialising the range (rollup.Refresher)
 // drops the buckets left without data.
 func DeleteClientData(ctx context.Context, q db.Querier, mode, clientID string, metricsBefore, eventsBefore time.Time) (Deleted, error) {
-	tables := []retained{
-		{"metrics", "recorded_at", metricsBefore},
-		{"disk_info", "recorded_at", metricsBefore},
-		{"smart_data", "recorded_at", metricsBefore},
-		{"event_logs", "recorded_at", eventsBefore},
-		{"metric_aggregates", "period_start", metricsBefore},
-	}
-	if mode != "timescale" {
-		tables = append(tables,
-			retained{"metrics_hourly", "bucket", metricsBefore},
-			retained{"disk_hourly", "bucket", metricsBefore},
-			retained{"network_hourly", "bucket", metricsBefore})
-	}
 	out := Deleted{}
-	for _, t := range tables {
-		// Table and column names come from the list above, never from input.
-		tag, err := q.Exec(ctx, `DELETE FROM `+t.table+` t USING machines m
-			WHERE t.machine_id = m.id AND m.client_id = $1 AND t.`+t.column+` < $2`, clientID, t.before)
-		if err != nil {
-			return out, db.Error(err, "cleanup "+t.table)
+	for _, t := range ClientTables(mode) {
+		before := metricsBefore
+		if t.Events {
+			before = eventsBefore
 		}
-		out[t.table] = tag.RowsAffected()
+		n, err := DeleteClientBefore(ctx, q, t, clientID, before)
+		if err != nil {
+			return out, err
+		}
+		out[t.Table] = n
 	}
 	return out, nil
 }
@@ -105,4 +90,68 @@ func PurgeDeletedMachines(ctx context.Context, pool *pgxpool.Pool, mode string, 
 		}
 	}
 	return machines, deleted, nil
+}
+
+// Retained is a per-client table under licence retention: its time column and whether
+// the events figure (EventsRetentionDays) or the metrics figure governs it.
+type Retained struct {
+	Table, Column string
+	Events        bool
+	// Aggregated: its rows feed the hourly continuous aggregates (timescale mode), which
+	// must be re-materialised over the range deleted.
+	Aggregated bool
+}
+
+// ClientTables lists the per-client retention tables of mode (spec "Tables avec rétention
+// par licence"): the raw series, metric_aggregates, and in postgres mode the hourly
+// rollup tables, which follow the metrics retention (in timescale mode they are continuous
+// aggregates, re-materialised over the deleted range instead).
+func ClientTables(mode string) []Retained {
+	tables := []Retained{
+		{Table: "metrics", Column: "recorded_at", Aggregated: true},
+		{Table: "disk_info", Column: "recorded_at", Aggregated: true},
+		{Table: "smart_data", Column: "recorded_at"},
+		{Table: "event_logs", Column: "recorded_at", Events: true},
+		{Table: "metric_aggregates", Column: "period_start"},
+	}
+	if mode != "timescale" {
+		tables = append(tables,
+			Retained{Table: "metrics_hourly", Column: "bucket"},
+			Retained{Table: "disk_hourly", Column: "bucket"},
+			Retained{Table: "network_hourly", Column: "bucket"})
+	}
+	return tables
+}
+
+// OldestClientRow returns the time of the client's oldest row of t before `before`, and
+// false when it has none. It reads each machine's first row through the (machine_id,
+// time) key, so it costs one index probe per machine of the client.
+func OldestClientRow(ctx context.Context, q db.Querier, t Retained, clientID string, before time.Time) (time.Time, bool, error) {
+	var oldest *time.Time
+	// Table and column names come from ClientTables, never from input.
+	err := q.QueryRow(ctx, `SELECT min(o.at) FROM machines m,
+		LATERAL (SELECT t.`+t.Column+` AS at FROM `+t.Table+` t
+		         WHERE t.machine_id = m.id AND t.`+t.Column+` < $2
+		         ORDER BY t.`+t.Column+` LIMIT 1) o
+		WHERE m.client_id = $1`, clientID, before).Scan(&oldest)
+	if err != nil {
+		return time.Time{}, false, db.Error(err, "cleanup: oldest row of "+t.Table)
+	}
+	if oldest == nil {
+		return time.Time{}, false, nil
+	}
+	return *oldest, true, nil
+}
+
+// DeleteClientBefore deletes the client's rows of t older than before, in one DELETE ...
+// USING machines (the spec's join form: one join, no subquery per row). Callers bound
+// the span of one statement (see retention) so no statement holds its locks for long.
+func DeleteClientBefore(ctx context.Context, q db.Querier, t Retained, clientID string, before time.Time) (int64, error) {
+	// Table and column names come from ClientTables, never from input.
+	tag, err := q.Exec(ctx, `DELETE FROM `+t.Table+` t USING machines m
+		WHERE t.machine_id = m.id AND m.client_id = $1 AND t.`+t.Column+` < $2`, clientID, before)
+	if err != nil {
+		return 0, db.Error(err, "cleanup "+t.Table)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -5,6 +5,7 @@ package monolith
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/optralis/optralis/internal/app"
@@ -67,6 +68,39 @@ func New(core app.Core, s Services) (*Monolith, error) {
 	if err != nil {
 		return nil, err
 	}
+	jobs, err := Jobs(core, s)
+	if err != nil {
+		return nil, err
+	}
+	return &Monolith{API: api, Agent: agent, Jobs: jobs}, nil
+}
+
+// JobServices reads what the jobs need besides the core from the environment, as the
+// scheduled functions do: mail (SMTP) and the dashboard URL for the reminders, the AI
+// provider for drift and the uptime check. `optralis job run` uses it.
+func JobServices(getenv func(string) string, cors []string, logger *slog.Logger) (Services, error) {
+	var s Services
+	smtp, err := config.LoadSMTP(getenv)
+	if err != nil {
+		return s, err
+	}
+	if s.DashboardURL, err = config.Dashboard(getenv, cors); err != nil {
+		return s, err
+	}
+	if s.AI, err = config.LoadAI(getenv); err != nil {
+		return s, err
+	}
+	if s.Uptime, err = uptimefn.Load(getenv); err != nil {
+		return s, err
+	}
+	s.Mail = mail.MessageFromConfig(smtp, logger)
+	return s, nil
+}
+
+// Jobs binds every job of routes.Jobs() to its function's runner, in table order: the
+// local stack's timers and `optralis job run` use them. Jobs need no HTTP service (s may
+// leave Auth and Heartbeat nil).
+func Jobs(core app.Core, s Services) ([]app.Job, error) {
 	runners := map[string]app.JobFunc{
 		routes.FnUptime:  uptimefn.Job(core, s.Uptime),
 		routes.FnCleanup: cleanupfn.Job(core),
@@ -74,13 +108,13 @@ func New(core app.Core, s Services) (*Monolith, error) {
 		// Reminders: on its daily 09:00 UTC cadence, as on AWS.
 		routes.FnReminders: remindersfn.Job(core, s.Mail, s.DashboardURL),
 	}
-	m := &Monolith{API: api, Agent: agent}
+	var jobs []app.Job
 	for _, j := range routes.Jobs() {
 		run, ok := runners[j.Function]
 		if !ok {
 			return nil, fmt.Errorf("monolith: job %s (function %s) has no runner", j.Name, j.Function)
 		}
-		m.Jobs = append(m.Jobs, app.Job{Job: j, Run: run})
+		jobs = append(jobs, app.Job{Job: j, Run: run})
 	}
-	return m, nil
+	return jobs, nil
 }
