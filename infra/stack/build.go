@@ -211,6 +211,10 @@ func (b *builder) function(f Function) awslambda.Function {
 		env["SMTP_PASS_SECRET_KEY"] = jsii.String("password")
 		sg.AddEgressRule(awsec2.Peer_AnyIpv4(), awsec2.Port_Tcp(jsii.Number(float64(b.cfg.SMTP.Port))), jsii.String("SMTP submission"), nil)
 	}
+	if f.Has(Mail) && f.Kind == Scheduled && len(b.cfg.CORSAllowedOrigins) > 0 {
+		// Links in the jobs' mails: the dashboard (its first origin).
+		env["DASHBOARD_URL"] = jsii.String(b.cfg.CORSAllowedOrigins[0])
+	}
 	if f.Has(CASign) {
 		env["CA_KMS_KEY_ARN"] = b.caKey.KeyArn()
 		env["CA_CERT_PEM"] = jsii.String(b.bundle.issuer)

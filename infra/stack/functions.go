@@ -114,10 +114,15 @@ func Functions() []Function {
 			Doc: "Dashboard and platform administration API (/api/*, /api/admin/*); mails user invitations"},
 		{Name: "heartbeat", Kind: Agents, MemoryMB: 256, Timeout: 10 * time.Second, Needs: opened,
 			Doc: "Agent heartbeats and collector configuration (mutual TLS)"},
+		// The agents domain's only signer: the heartbeat keeps no kms:Sign grant.
+		{Name: "renew", Kind: Agents, MemoryMB: 256, Timeout: 15 * time.Second, Needs: opened | CASign,
+			Doc: "Agent certificate renewal (POST /agent/certificate/renew, mutual TLS)"},
 		{Name: "uptime", Kind: Scheduled, MemoryMB: 256, Timeout: time.Minute, Needs: opened,
 			Doc: "Records service health for the status page"},
 		{Name: "cleanup", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Needs: opened,
 			Doc: "Hourly maintenance: postgres-mode rollups, expired auth entries and install tokens"},
+		{Name: "certexpiry", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Needs: opened | Mail,
+			Doc: "Daily digest of machine certificates expiring within 30 days, mailed to client admins"},
 	}
 }
 
@@ -126,8 +131,6 @@ func Functions() []Function {
 // also synthesize them, so their schedules, routes and grants are checked already.
 func Planned() []Function {
 	return []Function{
-		{Name: "certexpiry", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Cadence: routes.EveryDuration(24 * time.Hour), Needs: opened,
-			Doc: "Certificate expiry tracking"},
 		{Name: "reminders", Kind: Scheduled, MemoryMB: 256, Timeout: 5 * time.Minute, Cadence: routes.Daily(9, 0), Needs: opened | Mail | SES,
 			Doc: "Licence expiry reminder emails, daily at 09:00 UTC"},
 		{Name: "drift", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Cadence: routes.EveryDuration(time.Hour), Needs: opened,

@@ -12,9 +12,11 @@ import (
 	"github.com/optralis/optralis/internal/app/adminfn"
 	"github.com/optralis/optralis/internal/app/authfn"
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
+	"github.com/optralis/optralis/internal/app/certexpiryfn"
 	"github.com/optralis/optralis/internal/app/cleanupfn"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
 	"github.com/optralis/optralis/internal/app/migratefn"
+	"github.com/optralis/optralis/internal/app/renewfn"
 	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/clock"
@@ -50,11 +52,13 @@ func TestFunctionsOpenWithTheirOwnConfiguration(t *testing.T) {
 	}{
 		{"status", statusfn.Open, false, "/status", 200},
 		{"heartbeat", heartbeatfn.Open, false, "/agent/config/collectors", 401}, // no client certificate
+		{"renew", renewfn.Open, false, "/agent/certificate/renew", 405},         // POST only
 		{"bootstrap", bootstrapfn.Open, false, "/agent/requirements", 200},
 		{"auth", authfn.Open, true, "/api/auth/me", 401},
 		{"admin", adminfn.Open, true, "/api/install-tokens", 401},
 		{"uptime", uptimefn.Open, false, "", 0},
 		{"cleanup", cleanupfn.Open, false, "", 0},
+		{"certexpiry", certexpiryfn.Open, false, "", 0},
 	} {
 		getenv := env(nil)
 		if c.needsJWT {

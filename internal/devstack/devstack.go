@@ -29,6 +29,7 @@ import (
 	"github.com/optralis/optralis/internal/app/monolith"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/auth"
+	"github.com/optralis/optralis/internal/auth/mail"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/config"
@@ -158,8 +159,15 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	// Enrolment: the local CA signs machine certificates; the URLs default to this stack's.
 	enrolment := enrolmentDefaults(cfg.Enrolment, "http://"+apiLn.Addr().String(), "https://"+agentLn.Addr().String())
 	authSvc := authfn.NewService(core, authfn.Settings{Secret: cfg.JWTSecret, SMTP: cfg.SMTP, Dev: true})
+	dashboardURL, err := config.DashboardURL(lookup)
+	if err != nil {
+		apiLn.Close()
+		agentLn.Close()
+		return err
+	}
 	m, err := monolith.New(core, monolith.Services{
 		Auth: authSvc, Heartbeat: heartbeatfn.NewService(core), CA: authority, Enrolment: enrolment,
+		Mailer: mail.FromConfig(cfg.SMTP, logger), DashboardURL: dashboardURL,
 	})
 	if err != nil {
 		apiLn.Close()

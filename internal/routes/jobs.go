@@ -71,6 +71,7 @@ func Jobs() []Job {
 	return []Job{
 		{Name: "uptime", Function: FnUptime, Cadence: EveryDuration(30 * time.Minute)},
 		{Name: "cleanup", Function: FnCleanup, Cadence: EveryDuration(time.Hour)},
+		{Name: "certexpiry", Function: FnCertExpiry, Cadence: Daily(6, 0)},
 	}
 }
 

@@ -11,11 +11,14 @@ import (
 	"github.com/optralis/optralis/internal/app/adminfn"
 	"github.com/optralis/optralis/internal/app/authfn"
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
+	"github.com/optralis/optralis/internal/app/certexpiryfn"
 	"github.com/optralis/optralis/internal/app/cleanupfn"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
+	"github.com/optralis/optralis/internal/app/renewfn"
 	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/auth"
+	"github.com/optralis/optralis/internal/auth/mail"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/heartbeat"
@@ -29,6 +32,9 @@ type Services struct {
 	Heartbeat *heartbeat.Service
 	CA        *ca.CA // signs machine certificates; nil: the bootstrap answers 503
 	Enrolment config.Enrolment
+	// Mailer sends the jobs' mails (nil: mail disabled); DashboardURL is where they link.
+	Mailer       mail.Sender
+	DashboardURL string
 }
 
 // Monolith is every function of the route-and-job table, bound.
@@ -54,13 +60,22 @@ func New(core app.Core, s Services) (*Monolith, error) {
 	if err != nil {
 		return nil, err
 	}
-	agent, err := app.Bind(routes.Of(routes.FnHeartbeat), heartbeatfn.Handlers(s.Heartbeat), heartbeatfn.Guards(core), core)
+	// The agents domain: heartbeat and renew share the certificate guard.
+	agent, err := app.Bind(routes.Of(routes.AgentFunctions()...), app.Merge(
+		heartbeatfn.Handlers(s.Heartbeat),
+		renewfn.Handlers(core, s.CA),
+	), heartbeatfn.Guards(core), core)
 	if err != nil {
 		return nil, err
 	}
+	mailer := s.Mailer
+	if mailer == nil {
+		mailer = mail.FromConfig(config.SMTP{}, core.Logger)
+	}
 	runners := map[string]app.JobFunc{
-		routes.FnUptime:  uptimefn.Job(core),
-		routes.FnCleanup: cleanupfn.Job(core),
+		routes.FnCertExpiry: certexpiryfn.Job(core, mailer, s.DashboardURL),
+		routes.FnUptime:     uptimefn.Job(core),
+		routes.FnCleanup:    cleanupfn.Job(core),
 	}
 	m := &Monolith{API: api, Agent: agent}
 	for _, j := range routes.Jobs() {
