@@ -52,6 +52,11 @@ type Result struct {
 // already mailed are not mailed again.
 var ErrIncomplete = errors.New("certexpiry: stopped before every client was handled; the retry continues")
 
+// ErrNotSent ends a run in which some digests could not be sent (recorded "failed"): the
+// run is marked failed so that Lambda's retry tries them again (and, if the mail server
+// stays down, the invocation reaches the jobs' dead-letter queue).
+var ErrNotSent = errors.New("certexpiry: some digests could not be sent; the retry tries them again")
+
 // Machine is one line of the digest.
 type Machine struct {
 	ID        string
@@ -86,6 +91,9 @@ func Run(ctx context.Context, d Deps, now time.Time) (Result, error) {
 		}
 	}
 	logResult(ctx, d.Logger, res)
+	if res.Failed > 0 {
+		return res, ErrNotSent
+	}
 	return res, nil
 }
 
@@ -95,20 +103,36 @@ func logResult(ctx context.Context, logger *slog.Logger, r Result) {
 }
 
 // expiringClients are the enabled clients with at least one live machine whose active
-// certificate expires in (now, now+30 days], in id order.
+// certificate expires in (now, now+30 days] and an active admin not yet sent today's digest,
+// in id order: the clients a run has left to do.
 func expiringClients(ctx context.Context, q db.Querier, now time.Time) ([]string, error) {
+	day := startOfDay(now)
 	rows, err := q.Query(ctx, `
 		SELECT DISTINCT c.client_id::text
 		FROM client_certificates c
 		JOIN machines m ON m.id = c.machine_id AND m.client_id = c.client_id AND m.deleted_at IS NULL
 		JOIN clients cl ON cl.id = c.client_id AND cl.is_active
-		WHERE c.revoked_at IS NULL AND c.expires_at > $1 AND c.expires_at <= $2
-		ORDER BY 1`, now, now.Add(certs.ExpiringWithin))
+		WHERE c.revoked_at IS NULL AND c.expires_at > $4 AND c.expires_at <= $5
+		  AND EXISTS (SELECT 1 FROM users u
+		              WHERE u.client_id = c.client_id AND u.role = 'admin' AND u.is_active
+		                AND NOT EXISTS (`+alreadySent+`))
+		ORDER BY 1`, NotificationType, day, day.Add(24*time.Hour), now, now.Add(certs.ExpiringWithin))
 	if err != nil {
 		return nil, db.Error(err, "certexpiry: clients")
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return ids, db.Error(err, "certexpiry: clients")
+}
+
+// alreadySent finds user u's digest ($1: the type) of the day [$2, $3), sent or recorded as
+// skipped (a failed one is tried again).
+const alreadySent = `SELECT 1 FROM notification_history n
+	WHERE n.client_id = u.client_id AND n.notification_type = $1 AND n.user_id = u.id
+	  AND n.status IN ('sent', 'skipped') AND n.sent_at >= $2 AND n.sent_at < $3`
+
+func startOfDay(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
 type recipient struct{ userID, email string }
@@ -117,7 +141,7 @@ type recipient struct{ userID, email string }
 // per-client advisory lock: a concurrent run waits, then finds the rows and sends nothing.
 // A mail sent whose row then fails to commit is sent again by the retry (at least once).
 func digest(ctx context.Context, d Deps, clientID string, now time.Time, res *Result) error {
-	day := time.Date(now.UTC().Year(), now.UTC().Month(), now.UTC().Day(), 0, 0, 0, 0, time.UTC)
+	day := startOfDay(now)
 	_, disabled := d.Mailer.(mail.Disabled)
 	return db.InTxAt(ctx, d.Pool, now, func(tx *db.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('certexpiry:' || $1::text, 0))`, clientID); err != nil {
@@ -125,11 +149,9 @@ func digest(ctx context.Context, d Deps, clientID string, now time.Time, res *Re
 		}
 		rows, err := tx.Query(ctx, `
 			SELECT u.id::text, u.email FROM users u
-			WHERE u.client_id = $1 AND u.role = 'admin' AND u.is_active
-			  AND NOT EXISTS (SELECT 1 FROM notification_history n
-			                  WHERE n.client_id = $1 AND n.notification_type = $2 AND n.user_id = u.id
-			                    AND n.status IN ('sent', 'skipped') AND n.sent_at >= $3 AND n.sent_at < $4)
-			ORDER BY u.email`, clientID, NotificationType, day, day.Add(24*time.Hour))
+			WHERE u.client_id = $4 AND u.role = 'admin' AND u.is_active
+			  AND NOT EXISTS (`+alreadySent+`)
+			ORDER BY u.email`, NotificationType, day, day.Add(24*time.Hour), clientID)
 		if err != nil {
 			return db.Error(err, "certexpiry: recipients")
 		}
