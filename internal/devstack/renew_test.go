@@ -33,7 +33,7 @@ func TestCertificateRenewalOverMutualTLS(t *testing.T) {
 	client := testenv.Client(t, pool, "Pro")
 	machine := testenv.Machine(t, pool, client, "renew-e2e")
 	oldKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	issuedAt := time.Now().Add(20 * 24 * time.Hour).AddDate(-1, 0, 0) // expires in 20 days
+	issuedAt := time.Now().Add(20*24*time.Hour).AddDate(-1, 0, 0) // expires in 20 days
 	old, err := certs.Issue(ctx, pool, authority, certs.IssueRequest{ClientID: client, MachineID: machine, PublicKey: &oldKey.PublicKey}, issuedAt)
 	if err != nil {
 		t.Fatal(err)
