@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -237,5 +238,62 @@ func TestRenewalRefusals(t *testing.T) {
 	var n int
 	if err := s.d.Pool.QueryRow(ctx, `SELECT count(*) FROM client_certificates WHERE machine_id = $1`, machine).Scan(&n); err != nil || n != 1 {
 		t.Errorf("certificates after refusals: %d %v", n, err)
+	}
+}
+
+// Concurrent renewals of one machine with the same key (an agent retrying before the first
+// answer) all get the one certificate; with different keys, one wins and the rest are
+// refused. Either way the machine keeps exactly one active certificate.
+func TestConcurrentRenewals(t *testing.T) {
+	t.Parallel()
+	for _, sameKey := range []bool{true, false} {
+		s := newEnrolStack(t)
+		ctx := context.Background()
+		client := testenv.Client(t, s.d.Pool, "Pro")
+		machine := testenv.Machine(t, s.d.Pool, client, "race")
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		old, err := certs.Issue(ctx, s.d.Pool, s.d.CA, certs.IssueRequest{ClientID: client, MachineID: machine, PublicKey: &key.PublicKey}, s.clock.Now().AddDate(0, -11, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := certs.Agent{ClientID: client, MachineID: machine, Serial: old.Serial}
+		next, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		const n = 6
+		serials := make([]string, n)
+		errs := make([]error, n)
+		done := make(chan int)
+		for i := 0; i < n; i++ {
+			go func() {
+				k := next
+				if !sameKey {
+					k, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				}
+				r, err := certs.Renew(ctx, s.d.Pool, s.d.CA, a, &k.PublicKey, "192.0.2.1", s.clock.Now())
+				serials[i], errs[i] = r.Serial, err
+				done <- i
+			}()
+		}
+		for i := 0; i < n; i++ {
+			<-done
+		}
+		won := map[string]bool{}
+		refused := 0
+		for i := range serials {
+			switch {
+			case errs[i] == nil:
+				won[serials[i]] = true
+			case errors.Is(errs[i], certs.ErrRefused):
+				refused++
+			default:
+				t.Fatalf("same key %v: %v", sameKey, errs[i])
+			}
+		}
+		if len(won) != 1 || (sameKey && refused != 0) || (!sameKey && refused != n-1) {
+			t.Fatalf("same key %v: certificates %v, %d refused", sameKey, won, refused)
+		}
+		var active int
+		if err := s.d.Pool.QueryRow(ctx, `SELECT count(*) FROM client_certificates WHERE machine_id = $1 AND revoked_at IS NULL`, machine).Scan(&active); err != nil || active != 1 {
+			t.Fatalf("active certificates: %d %v", active, err)
+		}
 	}
 }
