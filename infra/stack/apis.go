@@ -238,7 +238,7 @@ func (b *builder) agentsAPI() awsapigatewayv2.HttpApi {
 
 	api := awsapigatewayv2.NewHttpApi(b.s, jsii.String("AgentsApi"), &awsapigatewayv2.HttpApiProps{
 		ApiName:     jsii.String(b.cfg.StackName + "-agents"),
-		Description: jsii.String("Optralis agents domain (mutual TLS): heartbeats and collector configuration"),
+		Description: jsii.String("Optralis agents domain (mutual TLS): heartbeats, collector configuration, certificate renewal"),
 		// Mutual TLS is enforced on the custom domain only: the default endpoint would let
 		// anyone in without a client certificate, so it is off.
 		DisableExecuteApiEndpoint: jsii.Bool(true),

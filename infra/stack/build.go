@@ -236,6 +236,10 @@ func (b *builder) function(f Function) awslambda.Function {
 			env["DRIFT_AI_MAX_CALLS"] = jsii.String(strconv.Itoa(b.cfg.AI.MaxCallsPerRun))
 		}
 	}
+	if f.Has(Mail) && f.Kind == Scheduled && len(b.cfg.CORSAllowedOrigins) > 0 {
+		// Links in the jobs' mails: the dashboard (its first origin).
+		env["DASHBOARD_URL"] = jsii.String(b.cfg.CORSAllowedOrigins[0])
+	}
 	if f.Has(CASign) {
 		env["CA_KMS_KEY_ARN"] = b.caKey.KeyArn()
 		env["CA_CERT_PEM"] = jsii.String(b.bundle.issuer)

@@ -127,6 +127,9 @@ func Functions() []Function {
 			Doc: "Dashboard and platform administration API (/api/*, /api/admin/*); mails user invitations"},
 		{Name: "heartbeat", Kind: Agents, MemoryMB: 256, Timeout: 10 * time.Second, Needs: opened,
 			Doc: "Agent heartbeats and collector configuration (mutual TLS)"},
+		// The agents domain's only signer: the heartbeat keeps no kms:Sign grant.
+		{Name: "renew", Kind: Agents, MemoryMB: 256, Timeout: 15 * time.Second, Needs: opened | CASign,
+			Doc: "Agent certificate renewal (POST /agent/certificate/renew, mutual TLS)"},
 		{Name: "uptime", Kind: Scheduled, MemoryMB: 256, Timeout: time.Minute, Needs: opened,
 			Doc: "Records service health for the status page"},
 		{Name: "cleanup", Kind: Scheduled, MemoryMB: 512, Timeout: 5 * time.Minute, Needs: opened,
@@ -139,6 +142,8 @@ func Functions() []Function {
 		// otherwise through SMTP (see Function.SMTP).
 		{Name: "reminders", Kind: Scheduled, MemoryMB: 256, Timeout: 5 * time.Minute, Needs: opened | Mail | SES,
 			Doc: "Licence and password expiry reminder emails, daily at 09:00 UTC"},
+		{Name: "certexpiry", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Needs: opened | Mail,
+			Doc: "Daily digest of machine certificates expiring within 30 days, mailed to client admins"},
 	}
 }
 
@@ -146,10 +151,7 @@ func Functions() []Function {
 // directory appears, a test fails until its line moves to Functions(). The infra tests
 // also synthesize them, so their schedules, routes and grants are checked already.
 func Planned() []Function {
-	return []Function{
-		{Name: "certexpiry", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Cadence: routes.EveryDuration(24 * time.Hour), Needs: opened,
-			Doc: "Certificate expiry tracking"},
-	}
+	return []Function{}
 }
 
 // FunctionNamed returns the row of a deployed or planned function.

@@ -269,7 +269,7 @@ func TestAgentsDomainMutualTLSAndNoExecuteAPI(t *testing.T) {
 		for _, r := range routesOf(v.routes, true) {
 			keys[r.Method+" "+r.Path] = true
 		}
-		for _, key := range []string{"POST /agent/heartbeat", "GET /agent/config/collectors"} {
+		for _, key := range []string{"POST /agent/heartbeat", "GET /agent/config/collectors", "POST /agent/certificate/renew"} {
 			if !keys[key] {
 				t.Errorf("%s: the agents domain lacks %s", name, key)
 			}
@@ -614,10 +614,10 @@ func whoMay(grants map[string][]string, allowed func(action string) bool) []stri
 	return out
 }
 
-// TestLeastPrivilege: kms:Sign on the CA key for bootstrap and admin only; email for
+// TestLeastPrivilege: kms:Sign on the CA key for bootstrap, admin and renew only; email for
 // reminders only; no wildcard actions.
 func TestLeastPrivilege(t *testing.T) {
-	wantSign := map[string][]string{"deployed": {"admin", "bootstrap"}, "planned": {"admin", "bootstrap"}}
+	wantSign := map[string][]string{"deployed": {"admin", "bootstrap", "renew"}, "planned": {"admin", "bootstrap", "renew"}}
 	wantSES := map[string][]string{"deployed": {"reminders"}, "planned": {"reminders"}}
 	for _, name := range []string{"deployed", "planned"} {
 		v := synth(t, name)

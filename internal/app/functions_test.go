@@ -12,11 +12,13 @@ import (
 	"github.com/optralis/optralis/internal/app/adminfn"
 	"github.com/optralis/optralis/internal/app/authfn"
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
+	"github.com/optralis/optralis/internal/app/certexpiryfn"
 	"github.com/optralis/optralis/internal/app/cleanupfn"
 	"github.com/optralis/optralis/internal/app/driftfn"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
 	"github.com/optralis/optralis/internal/app/migratefn"
 	"github.com/optralis/optralis/internal/app/remindersfn"
+	"github.com/optralis/optralis/internal/app/renewfn"
 	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/clock"
@@ -52,6 +54,7 @@ func TestFunctionsOpenWithTheirOwnConfiguration(t *testing.T) {
 	}{
 		{"status", statusfn.Open, false, "/status", 200},
 		{"heartbeat", heartbeatfn.Open, false, "/agent/config/collectors", 401}, // no client certificate
+		{"renew", renewfn.Open, false, "/agent/certificate/renew", 405},         // POST only
 		{"bootstrap", bootstrapfn.Open, false, "/agent/requirements", 200},
 		{"auth", authfn.Open, true, "/api/auth/me", 401},
 		{"admin", adminfn.Open, true, "/api/install-tokens", 401},
@@ -59,6 +62,7 @@ func TestFunctionsOpenWithTheirOwnConfiguration(t *testing.T) {
 		{"cleanup", cleanupfn.Open, false, "", 0},
 		{"drift", driftfn.Open, false, "", 0},
 		{"reminders", remindersfn.Open, false, "", 0},
+		{"certexpiry", certexpiryfn.Open, false, "", 0},
 	} {
 		getenv := env(nil)
 		if c.needsJWT {

@@ -16,6 +16,7 @@ import (
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
 	"github.com/optralis/optralis/internal/app/monolith"
+	"github.com/optralis/optralis/internal/app/renewfn"
 	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/auth"
@@ -96,6 +97,8 @@ func (d *testDeps) FunctionHandler(fn string) http.Handler {
 		h, err = adminfn.New(d.core(), d.auth(), d.CA, d.Config.Enrolment)
 	case routes.FnHeartbeat:
 		h, err = heartbeatfn.New(d.core(), d.heartbeat())
+	case routes.FnRenew:
+		h, err = renewfn.New(d.core(), d.CA)
 	default:
 		err = fmt.Errorf("no function %q", fn)
 	}
@@ -111,11 +114,11 @@ type testRoute struct {
 	Handler http.Handler
 }
 
-// AgentHandler serves the agents domain plus extra test routes, bound and guarded like the
-// table's.
+// AgentHandler serves the agents domain (heartbeat and renew) plus extra test routes, bound
+// and guarded like the table's.
 func (d *testDeps) AgentHandler(extra ...testRoute) http.Handler {
-	rows := routes.Of(routes.FnHeartbeat)
-	hs := heartbeatfn.Handlers(d.heartbeat())
+	rows := routes.Of(routes.AgentFunctions()...)
+	hs := app.Merge(heartbeatfn.Handlers(d.heartbeat()), renewfn.Handlers(d.core(), d.CA))
 	for _, r := range extra {
 		rows = append(rows, r.Route)
 		hs[r.Pattern()] = r.Handler

@@ -95,9 +95,9 @@ func IssueTx(ctx context.Context, tx *db.Tx, authority *ca.CA, req IssueRequest)
 		return Issued{}, db.Error(err, "certs: supersede")
 	}
 	if err := tx.QueryRow(ctx, `
-		INSERT INTO client_certificates (client_id, machine_id, serial, issued_at, expires_at, created_by, created_at)
-		VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid, $4) RETURNING id`,
-		req.ClientID, req.MachineID, out.Serial, out.IssuedAt, out.ExpiresAt, req.CreatedBy).Scan(&out.ID); err != nil {
+		INSERT INTO client_certificates (client_id, machine_id, serial, issued_at, expires_at, created_by, created_at, certificate_pem)
+		VALUES ($1, $2, $3, $4, $5, NULLIF($6, '')::uuid, $4, $7) RETURNING id`,
+		req.ClientID, req.MachineID, out.Serial, out.IssuedAt, out.ExpiresAt, req.CreatedBy, string(out.CertPEM)).Scan(&out.ID); err != nil {
 		return Issued{}, db.Error(err, "certs: record")
 	}
 	if _, err := tx.Exec(ctx, `

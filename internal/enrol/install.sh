@@ -129,6 +129,10 @@ if [ -z "$MACHINE_ID" ] || [ -z "$ENDPOINT" ]; then
 fi
 
 # 4. Files: certificate, key, CA and configuration, mode 0600 in a 0700 directory.
+# The agent owns them from here on. When a heartbeat answers renew_certificate it renews
+# (POST /agent/certificate/renew) and replaces agent.key and agent.crt atomically: each is
+# written to agent.*.next (0600) and renamed over the old file, key first (README,
+# "Certificate renewal", gives the order that survives a crash).
 cat >"$WORK/agent.json" <<EOF
 {
   "endpoint": "$ENDPOINT",

@@ -24,6 +24,7 @@ import (
 	"github.com/optralis/optralis/internal/collectorcfg"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/identity"
 	"github.com/optralis/optralis/internal/ratelimit"
 )
 
@@ -88,6 +89,9 @@ type Answer struct {
 	NextIntervalSeconds int    `json:"next_interval_seconds"`
 	LatestAgentVersion  string `json:"latest_agent_version,omitempty"`
 	ConfigChanged       bool   `json:"config_changed"`
+	// RenewCertificate asks the agent to renew its certificate (POST
+	// /agent/certificate/renew): the one it presented expires within 30 days.
+	RenewCertificate bool `json:"renew_certificate"`
 }
 
 // HandleHeartbeat is POST /agent/heartbeat.
@@ -152,8 +156,11 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 		version = dbVersion
 		s.storeVersion(ctx, ci.channel, version)
 	}
+	// From the presented certificate itself: no database read.
+	cert, _ := identity.ClientCert(ctx)
 	return Answer{NextIntervalSeconds: interval,
-		LatestAgentVersion: version, ConfigChanged: changed}, nil
+		LatestAgentVersion: version, ConfigChanged: changed,
+		RenewCertificate: cert != nil && certs.ShouldRenew(cert.NotAfter, now)}, nil
 }
 
 // send runs the batch: pgx pipelines every statement and ends with one Sync, so they run

@@ -73,6 +73,7 @@ func Jobs() []Job {
 		{Name: "cleanup", Function: FnCleanup, Cadence: EveryDuration(time.Hour)},
 		{Name: "drift", Function: FnDrift, Cadence: EveryDuration(time.Hour)},
 		{Name: "reminders", Function: FnReminders, Cadence: Daily(9, 0)},
+		{Name: "certexpiry", Function: FnCertExpiry, Cadence: Daily(6, 0)},
 	}
 }
 

@@ -8,16 +8,18 @@ import "net/http"
 
 // Function names, as in functions/<name>.
 const (
-	FnStatus    = "status"
-	FnAuth      = "auth"
-	FnBootstrap = "bootstrap"
-	FnAdmin     = "admin"
-	FnHeartbeat = "heartbeat"
-	FnUptime    = "uptime"
-	FnCleanup   = "cleanup"
-	FnDrift     = "drift"
-	FnMigrate   = "migrate"
-	FnReminders = "reminders"
+	FnStatus     = "status"
+	FnAuth       = "auth"
+	FnBootstrap  = "bootstrap"
+	FnAdmin      = "admin"
+	FnHeartbeat  = "heartbeat"
+	FnRenew      = "renew"
+	FnUptime     = "uptime"
+	FnCleanup    = "cleanup"
+	FnCertExpiry = "certexpiry"
+	FnDrift      = "drift"
+	FnReminders  = "reminders"
+	FnMigrate    = "migrate"
 )
 
 // Access is what a route demands of its caller. Every route declares one; the guard
@@ -160,6 +162,9 @@ func Table() []Route {
 
 		{Function: FnHeartbeat, Method: post, Path: "/agent/heartbeat", Access: Agent, Cert: CertInBatch},
 		{Function: FnHeartbeat, Method: get, Path: "/agent/config/collectors", Access: Agent},
+		// Renewal asserts the certificate in its own transaction: a retried renewal may
+		// present the certificate it just superseded (certs.RenewalGrace).
+		{Function: FnRenew, Method: post, Path: "/agent/certificate/renew", Access: Agent, Cert: CertInBatch},
 	}
 }
 
@@ -178,7 +183,20 @@ func Of(functions ...string) []Route {
 }
 
 // AgentFunction reports whether fn serves the agents domain (mutual TLS).
-func AgentFunction(fn string) bool { return fn == FnHeartbeat }
+func AgentFunction(fn string) bool { return fn == FnHeartbeat || fn == FnRenew }
+
+// AgentFunctions are the functions serving the agents domain, in table order.
+func AgentFunctions() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range Table() {
+		if AgentFunction(r.Function) && !seen[r.Function] {
+			seen[r.Function] = true
+			out = append(out, r.Function)
+		}
+	}
+	return out
+}
 
 // APIFunctions are the functions serving the API domain, in table order.
 func APIFunctions() []string {

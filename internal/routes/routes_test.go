@@ -11,7 +11,8 @@ import (
 // Expiration Licence": daily at 9h UTC): the one place a test states them; infra and the
 // local stack derive theirs from Jobs().
 func TestJobCadencesAreTheSpecs(t *testing.T) {
-	spec := map[string]string{"cleanup": "rate(1 hour)", "uptime": "rate(30 minutes)", "drift": "rate(1 hour)", "reminders": "cron(0 9 * * ? *)"}
+	spec := map[string]string{"cleanup": "rate(1 hour)", "uptime": "rate(30 minutes)", "drift": "rate(1 hour)", "reminders": "cron(0 9 * * ? *)",
+		"certexpiry": "cron(0 6 * * ? *)"} // daily (issue 12); 06:00 UTC, before the working day in Europe
 	for _, j := range Jobs() {
 		expr, err := j.Cadence.Expression()
 		if err != nil || expr != spec[j.Name] {
@@ -59,7 +60,7 @@ func TestCadence(t *testing.T) {
 // The table is well formed: known functions, methods and access levels; unique patterns;
 // certificate checks only on agent routes; agent routes only on the agents domain.
 func TestTableIsWellFormed(t *testing.T) {
-	known := map[string]bool{FnStatus: true, FnAuth: true, FnBootstrap: true, FnAdmin: true, FnHeartbeat: true}
+	known := map[string]bool{FnStatus: true, FnAuth: true, FnBootstrap: true, FnAdmin: true, FnHeartbeat: true, FnRenew: true}
 	seen := map[string]bool{}
 	for _, r := range Table() {
 		p := r.Pattern()
@@ -86,5 +87,8 @@ func TestTableIsWellFormed(t *testing.T) {
 	}
 	if len(Of(FnHeartbeat)) != 2 || len(APIFunctions()) != 4 {
 		t.Errorf("Of/APIFunctions: %v %v", Of(FnHeartbeat), APIFunctions())
+	}
+	if got := AgentFunctions(); len(got) != 2 || got[0] != FnHeartbeat || got[1] != FnRenew {
+		t.Errorf("AgentFunctions: %v", got)
 	}
 }

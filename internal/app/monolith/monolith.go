@@ -12,10 +12,12 @@ import (
 	"github.com/optralis/optralis/internal/app/adminfn"
 	"github.com/optralis/optralis/internal/app/authfn"
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
+	"github.com/optralis/optralis/internal/app/certexpiryfn"
 	"github.com/optralis/optralis/internal/app/cleanupfn"
 	"github.com/optralis/optralis/internal/app/driftfn"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
 	"github.com/optralis/optralis/internal/app/remindersfn"
+	"github.com/optralis/optralis/internal/app/renewfn"
 	"github.com/optralis/optralis/internal/app/statusfn"
 	"github.com/optralis/optralis/internal/app/uptimefn"
 	"github.com/optralis/optralis/internal/auth"
@@ -64,7 +66,11 @@ func New(core app.Core, s Services) (*Monolith, error) {
 	if err != nil {
 		return nil, err
 	}
-	agent, err := app.Bind(routes.Of(routes.FnHeartbeat), heartbeatfn.Handlers(s.Heartbeat), heartbeatfn.Guards(core), core)
+	// The agents domain: heartbeat and renew share the certificate guard.
+	agent, err := app.Bind(routes.Of(routes.AgentFunctions()...), app.Merge(
+		heartbeatfn.Handlers(s.Heartbeat),
+		renewfn.Handlers(core, s.CA),
+	), heartbeatfn.Guards(core), core)
 	if err != nil {
 		return nil, err
 	}
@@ -101,12 +107,17 @@ func JobServices(getenv func(string) string, cors []string, logger *slog.Logger)
 // local stack's timers and `optralis job run` use them. Jobs need no HTTP service (s may
 // leave Auth and Heartbeat nil).
 func Jobs(core app.Core, s Services) ([]app.Job, error) {
+	mailer := s.Mail
+	if mailer == nil {
+		mailer = mail.MessageFromConfig(config.SMTP{}, core.Logger)
+	}
 	runners := map[string]app.JobFunc{
-		routes.FnUptime:  uptimefn.Job(core, s.Uptime),
-		routes.FnCleanup: cleanupfn.Job(core),
-		routes.FnDrift:   driftfn.Job(core, s.AI),
+		routes.FnUptime:     uptimefn.Job(core, s.Uptime),
+		routes.FnCleanup:    cleanupfn.Job(core),
+		routes.FnDrift:      driftfn.Job(core, s.AI),
+		routes.FnCertExpiry: certexpiryfn.Job(core, mailer, s.DashboardURL),
 		// Reminders: on its daily 09:00 UTC cadence, as on AWS.
-		routes.FnReminders: remindersfn.Job(core, s.Mail, s.DashboardURL),
+		routes.FnReminders: remindersfn.Job(core, mailer, s.DashboardURL),
 	}
 	var jobs []app.Job
 	for _, j := range routes.Jobs() {

@@ -1,0 +1,33 @@
+// Command renew is the agents-domain function that renews machine certificates (API Gateway
+// HTTP API with mutual TLS): POST /agent/certificate/renew.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/optralis/optralis/internal/app/renewfn"
+	"github.com/optralis/optralis/internal/lambdaproxy"
+)
+
+func main() {
+	if err := run(context.Background(), os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "renew:", err)
+		os.Exit(1)
+	}
+}
+
+// run builds the function once per cold start and serves invocations until the runtime
+// stops the instance.
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	f, err := renewfn.Open(ctx, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	lambda.Start(lambdaproxy.HTTPAPIHandler(f.Handler))
+	return nil
+}
