@@ -93,10 +93,11 @@ func run(ctx context.Context, o options) error {
 	rep := &report{Options: o, Machine: machineAtStart()}
 	logf("start: %d cores, load %s", rep.Machine.Cores, rep.Machine.LoadStart)
 	svc, err := setupServices(ctx, o)
-	defer svc.Close()
 	if err != nil {
+		svc.Close() // what was started before the failure
 		return err
 	}
+	defer svc.Close()
 	rep.Services = svc.Describe
 	logger := logging.New(os.Stderr, slog.LevelWarn)
 	clk := clock.System{}
