@@ -106,6 +106,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	// The seed's statements write millions of rows each: no 30 s statement timeout here
+	// (the server's pools keep theirs).
+	pcfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
 	pool, err := db.Open(ctx, pcfg)
 	if err != nil {
 		return err
