@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,25 +35,39 @@ type seedStats struct {
 // (generate_series, unnest of a few arrays): no row crosses the wire, so 10,000 machines
 // and ~5 million series rows take a couple of minutes. Timestamps come from now (the
 // benchmark's clock), never from SQL now().
-func seed(ctx context.Context, pool *pgxpool.Pool, now time.Time, scale float64, histMachines int) (seedStats, error) {
-	st := seedStats{}
+func seed(ctx context.Context, pool *pgxpool.Pool, now time.Time, scale float64, histMachines int) (st seedStats, err error) {
 	start := time.Now()
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return st, err
 	}
 	defer conn.Release()
+	// chunked steps (the raw series, 50 machines a statement) are summed into one line each
+	sums := map[string]*[2]float64{}
+	var order []string
 	step := func(name, sql string, args ...any) error {
 		t := time.Now()
 		tag, err := conn.Exec(ctx, sql, args...)
 		if err != nil {
 			return fmt.Errorf("seed %s: %w", name, err)
 		}
-		line := fmt.Sprintf("%s: %d rows in %.1f s", name, tag.RowsAffected(), time.Since(t).Seconds())
-		logf("seed %s", line)
-		st.Steps = append(st.Steps, line)
+		logf("seed %s: %d rows in %.1f s", name, tag.RowsAffected(), time.Since(t).Seconds())
+		base, _, _ := strings.Cut(name, ", machines ")
+		if sums[base] == nil {
+			sums[base] = &[2]float64{}
+			order = append(order, base)
+		}
+		sums[base][0] += float64(tag.RowsAffected())
+		sums[base][1] += time.Since(t).Seconds()
 		return nil
 	}
+	defer func() {
+		var lines []string
+		for _, n := range order {
+			lines = append(lines, fmt.Sprintf("%s: %.0f rows in %.1f s", n, sums[n][0], sums[n][1]))
+		}
+		st.Steps = append(lines, st.Steps...)
+	}()
 	// A fixed seed: two runs generate the same fleet shape.
 	if _, err := conn.Exec(ctx, `SELECT setseed(0.42)`); err != nil {
 		return st, err
