@@ -224,13 +224,16 @@ func pickView(rnd *rand.Rand, c *fleetClient) view {
 	case r < 0.60:
 		q.Set("search", searchTerms[rnd.IntN(len(searchTerms))])
 		return view{"search", q}
-	case r < 0.74:
+	case r < 0.72:
 		q.Set("status", []string{"offline", "alert", "online"}[rnd.IntN(3)])
 		return view{"filter status", q}
-	case r < 0.80:
+	case r < 0.76:
+		q.Set("cert_status", []string{"expiring", "expired", "revoked"}[rnd.IntN(3)])
+		return view{"filter certificate", q}
+	case r < 0.82:
 		q.Set("os", []string{"linux", "windows"}[rnd.IntN(2)])
 		return view{"filter os", q}
-	case r < 0.90 && len(c.Groups) > 0:
+	case r < 0.92 && len(c.Groups) > 0:
 		q.Set("group", c.Groups[rnd.IntN(len(c.Groups))])
 		return view{"filter group", q}
 	default:
@@ -432,6 +435,9 @@ func probe(ctx context.Context, h *httpClient, f *fleet, users []*simUser, machi
 	}
 	for _, o := range []string{"linux", "windows"} {
 		list("filter os", url.Values{"os": {o}})
+	}
+	for _, c := range []string{"expiring", "expired", "revoked"} {
+		list("filter certificate", url.Values{"cert_status": {c}})
 	}
 	for i, g := range big.Client.Groups {
 		if i < 8 {
