@@ -50,11 +50,12 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	s := &stack{t: t, clock: authtest.NewClock(time.Date(2026, 5, 4, 8, 0, 0, 0, time.UTC)), mailer: &authtest.Mailer{}}
 	s.redis, s.prefix = testenv.Redis(t)
 	s.d = &testDeps{
-		Config: config.Config{JWTSecret: jwtSecret},
-		Pool:   testenv.NewDB(t, migrate.ModePostgres),
-		Redis:  s.redis,
-		Logger: testenv.Discard(),
-		Clock:  s.clock,
+		Config:    config.Config{JWTSecret: jwtSecret},
+		Pool:      testenv.NewDB(t, migrate.ModePostgres),
+		Redis:     s.redis,
+		Logger:    testenv.Discard(),
+		Clock:     s.clock,
+		KeyPrefix: s.prefix,
 	}
 	o := auth.Options{Pool: s.d.Pool, Redis: s.redis, Secret: jwtSecret, Clock: s.clock, Logger: s.d.Logger,
 		Mailer: s.mailer, DashboardURL: "https://dash.example.com", KeyPrefix: s.prefix,
@@ -64,7 +65,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	}
 	s.redis = o.Redis
 	s.d.Auth = auth.New(o)
-	s.h = s.d.PublicHandler()
+	s.h = contract(t, s.d.PublicHandler())
 	return s
 }
 

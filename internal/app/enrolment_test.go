@@ -83,7 +83,7 @@ func call(h http.Handler, method, path, token, body string) (int, string) {
 func TestEnrolmentRoutesThroughTheGuard(t *testing.T) {
 	t.Parallel()
 	s := newEnrolStack(t)
-	h := s.d.PublicHandler()
+	h := contract(t, s.d.PublicHandler())
 	client := testenv.Client(t, s.d.Pool, "Pro")
 	_, userTok := s.bearer(principal.RoleUser, client)
 	_, adminTok := s.bearer(principal.RolePlatformAdmin, "")

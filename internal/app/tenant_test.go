@@ -74,7 +74,12 @@ func (tn tenant) resourceIDs() map[string]string {
 
 // requestBodies gives a route ("METHOD /path") a body that passes validation, so that
 // the ownership check, not input validation, decides the answer. Default: {}.
-var requestBodies = map[string]string{}
+var requestBodies = map[string]string{
+	"PATCH /api/users/{id}":         `{"name":"Renamed"}`,
+	"PATCH /api/machines/{id}":      `{"display_name":"renamed","notes":"n"}`,
+	"PATCH /api/groups/{id}":        `{"name":"renamed","color":"#123456"}`,
+	"PUT /api/groups/{id}/machines": `{"machine_ids":[]}`,
+}
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
 

@@ -418,7 +418,7 @@ func (s *Service) RequestReset(ctx context.Context, email string, m Meta) error 
 	}
 	token := randomToken()
 	err = db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
-		if err := insertReset(ctx, tx, u.ID, tokenhash.Sum(token), now.Add(ResetTTL), now); err != nil {
+		if err := insertToken(ctx, tx, u.ID, tokenhash.Sum(token), purposeReset, now.Add(ResetTTL), now); err != nil {
 			return err
 		}
 		return s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionResetRequested, IP: m.IP})
@@ -446,8 +446,9 @@ func (s *Service) resetMail(token string) string {
 	return b.String()
 }
 
-// ResetPassword sets a new password with a reset token. The token is consumed only if
-// everything else succeeds (one transaction). Every session of the user ends.
+// ResetPassword sets a new password with a reset token or an invitation's token. The
+// token is consumed only if everything else succeeds (one transaction). Every session of
+// the user ends.
 func (s *Service) ResetPassword(ctx context.Context, token, next string, m Meta) error {
 	now := s.clock.Now()
 	if problem := PasswordProblem(next); problem != "" {
@@ -458,7 +459,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string, m Meta)
 	}
 	var ended []blEntry
 	err := db.InTxAt(ctx, s.pool, now, func(tx *db.Tx) error {
-		userID, err := consumeReset(ctx, tx, tokenhash.Sum(token), now)
+		userID, purpose, err := consumeReset(ctx, tx, tokenhash.Sum(token), now)
 		if errors.Is(err, ErrNotFound) {
 			return errBadReset
 		}
@@ -489,7 +490,11 @@ func (s *Service) ResetPassword(ctx context.Context, token, next string, m Meta)
 		if ended, err = endSessions(ctx, tx, u.ID, all, reasonPasswordReset, now); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: ActionPasswordReset, IP: m.IP,
+		action := ActionPasswordReset
+		if purpose == purposeInvite {
+			action = ActionInvitationAccepted
+		}
+		return s.audit(ctx, tx, tx.Now, audit.Entry{ClientID: u.ClientID, UserID: u.ID, Action: action, IP: m.IP,
 			Details: map[string]any{"sessions_ended": len(all)}})
 	})
 	if err != nil {

@@ -201,31 +201,32 @@ func liveFamilies(ctx context.Context, q db.Querier, userID, except string, now 
 	return fams, nil
 }
 
-func insertReset(ctx context.Context, q db.Querier, userID, hash string, expires, now time.Time) error {
+// insertToken stores a single-use password token (a reset or an invitation).
+func insertToken(ctx context.Context, q db.Querier, userID, hash, purpose string, expires, now time.Time) error {
 	// A new link replaces any earlier unused one.
 	if _, err := q.Exec(ctx, `DELETE FROM password_reset_tokens WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
 		return db.Error(err, "auth: replacing reset tokens")
 	}
 	_, err := q.Exec(ctx, `
-		INSERT INTO password_reset_tokens (user_id, token_hash, expires_at, created_at) VALUES ($1, $2, $3, $4)`,
-		userID, hash, expires, now)
+		INSERT INTO password_reset_tokens (user_id, token_hash, purpose, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		userID, hash, purpose, expires, now)
 	return db.Error(err, "auth: storing reset token", db.On(db.UniqueViolation, errTokenClash))
 }
 
-// consumeReset marks an unexpired, unused reset token used and returns its user: the
-// single-use check is the UPDATE's row count, so two concurrent resets cannot both win.
-func consumeReset(ctx context.Context, q db.Querier, hash string, now time.Time) (string, error) {
-	var userID string
-	err := q.QueryRow(ctx, `
+// consumeReset marks an unexpired, unused password token used and returns its user and
+// purpose: the single-use check is the UPDATE's row count, so two concurrent resets cannot
+// both win.
+func consumeReset(ctx context.Context, q db.Querier, hash string, now time.Time) (userID, purpose string, err error) {
+	err = q.QueryRow(ctx, `
 		UPDATE password_reset_tokens SET used_at = $2
-		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id`, hash, now).Scan(&userID)
+		WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING user_id, purpose`, hash, now).Scan(&userID, &purpose)
 	if err != nil {
-		return "", db.Error(err, "auth: using reset token", db.On(db.NoRows, ErrNotFound))
+		return "", "", db.Error(err, "auth: using reset token", db.On(db.NoRows, ErrNotFound))
 	}
 	if _, err := q.Exec(ctx, `DELETE FROM password_reset_tokens WHERE user_id = $1 AND used_at IS NULL`, userID); err != nil {
-		return "", db.Error(err, "auth: dropping other reset tokens")
+		return "", "", db.Error(err, "auth: dropping other reset tokens")
 	}
-	return userID, nil
+	return userID, purpose, nil
 }
 
 // blEntry is one blacklist key: an access token's jti, or a whole session (family).

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/db"
 )
@@ -68,9 +66,10 @@ type RevokeRequest struct {
 // in one transaction. The agent is refused from its very next request (CheckPresented
 // reads the record). Revoking again is a no-op that answers the current view
 // (idempotent); a machine that never had a certificate is ErrNoCertificate. now stamps
-// the revocation and its audit entry.
-func Revoke(ctx context.Context, pool *pgxpool.Pool, req RevokeRequest, now time.Time) (v View, revoked bool, err error) {
-	err = db.InTxAt(ctx, pool, now, func(tx *db.Tx) error {
+// the revocation and its audit entry. b is the pool, or a transaction the revocation joins
+// (a machine's deletion revokes its certificate in its own transaction).
+func Revoke(ctx context.Context, b db.Beginner, req RevokeRequest, now time.Time) (v View, revoked bool, err error) {
+	err = db.InTxAt(ctx, b, now, func(tx *db.Tx) error {
 		var id string
 		err := tx.QueryRow(ctx, `SELECT id FROM machines WHERE id = $1 AND client_id = $2 AND deleted_at IS NULL FOR UPDATE`,
 			req.MachineID, req.ClientID).Scan(&id)

@@ -19,15 +19,16 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/optralis/optralis/internal/agentreq"
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/fleetcache"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/tokenhash"
 	"github.com/optralis/optralis/internal/validate"
@@ -36,8 +37,8 @@ import (
 // Deps are what enrolment needs.
 type Deps struct {
 	Pool   *pgxpool.Pool
-	Redis  *redis.Client // nil: no cache
-	CA     *ca.CA        // nil: bootstrap answers 503
+	Cache  cache.Store // the machine count (licence check) and list caches
+	CA     *ca.CA      // nil: bootstrap answers 503
 	Clock  clock.Clock
 	Logger *slog.Logger
 	// AgentEndpoint is the agents domain URL handed to enrolled agents (AGENT_ENDPOINT).
@@ -53,7 +54,7 @@ type Deps struct {
 	AllowServerKeys bool
 }
 
-func (d Deps) count() MachineCount { return MachineCount{Redis: d.Redis, Logger: d.Logger} }
+func (d Deps) count() MachineCount { return MachineCount{Cache: d.Cache} }
 
 // Architectures an agent is built for.
 func Architectures() []string { return []string{"amd64", "arm64", "armv7", "386"} }
@@ -76,6 +77,23 @@ type Request struct {
 	// checked against the agent requirements.
 	OSBuild     int    `json:"os_build,omitempty"`
 	WindowsType string `json:"windows_type,omitempty"`
+	// MachineFingerprint is the machine's stable identity as the agent sees it (a hash of
+	// /etc/machine-id, the Windows MachineGuid): a reinstalled agent sending the same one
+	// takes its machine back instead of enrolling a duplicate. Optional.
+	MachineFingerprint string `json:"machine_fingerprint,omitempty"`
+}
+
+// Bounds of a machine fingerprint, in characters.
+const (
+	MinFingerprintLen = 16
+	MaxFingerprintLen = 256
+)
+
+// FingerprintHash is a fingerprint's stored form (machines.fingerprint_hash): SHA-256 hex
+// of the client and the fingerprint, so the raw identifier is never stored and one
+// machine's hashes in two clients cannot be matched.
+func FingerprintHash(clientID, fingerprint string) string {
+	return tokenhash.Sum("optralis-machine-fingerprint\x00" + clientID + "\x00" + fingerprint)
 }
 
 // Heartbeat is how often the agent reports (spec "Intervalle Dynamique").
@@ -102,6 +120,9 @@ type Result struct {
 	PrivateKey    string    `json:"private_key,omitempty"` // only when the server made the key (no CSR)
 	AgentEndpoint string    `json:"agent_endpoint"`
 	Heartbeat     Heartbeat `json:"heartbeat"`
+	// ReEnrolled tells that the fingerprint matched a machine already enrolled: this is
+	// that machine, and its earlier certificate no longer works.
+	ReEnrolled bool `json:"re_enrolled"`
 }
 
 // ErrInvalidToken is the one answer to every bad token: unknown, malformed, expired,
@@ -134,6 +155,10 @@ func (r *Request) validate(allowServerKeys bool) (crypto.PublicKey, error) {
 	} else if r.OSBuild != 0 || r.WindowsType != "" {
 		bad["os"] = "os_build and windows_type are for windows only"
 	}
+	if f := r.MachineFingerprint; f != "" && (len(f) < MinFingerprintLen || len(f) > MaxFingerprintLen ||
+		strings.IndexFunc(f, func(c rune) bool { return c <= ' ' || c > '~' }) >= 0) {
+		bad["machine_fingerprint"] = "must be 16 to 256 printable ASCII characters without spaces"
+	}
 	var pub crypto.PublicKey
 	switch {
 	case r.CSR != "":
@@ -164,8 +189,10 @@ func publicCSRError(err error) string {
 // Bootstrap exchanges an install token for an enrolled machine and its certificate. In
 // one transaction: the token's use is counted (atomically: exactly max_usage bootstraps
 // succeed however many race), the client's licence and the agent requirements are
-// checked under the client's row lock, the machine is created, and its certificate
-// signed and recorded. Any refusal rolls everything back, the token's use included.
+// checked under the client's row lock, the machine is created — or, when the request's
+// fingerprint names a live machine of the client, taken back without counting against
+// the licence again — and its certificate signed and recorded (superseding any earlier
+// one). Any refusal rolls everything back, the token's use included.
 func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, error) {
 	pub, err := req.validate(d.AllowServerKeys)
 	if err != nil {
@@ -192,11 +219,37 @@ func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, err
 		keyPEM, pub = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), &key.PublicKey
 	}
 
+	var res Result
+	// A concurrent bootstrap that created the machine of this fingerprint first makes
+	// this one's insert fail: the next attempt finds that machine and takes it back.
+	for attempt := 1; ; attempt++ {
+		res, err = d.enrol(ctx, req, pub, keyPEM != nil, ip)
+		if !errors.Is(err, errFingerprintTaken) || attempt == 3 {
+			break
+		}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	res.CAChain = string(d.CA.CertPEM)
+	res.PrivateKey = string(keyPEM)
+	res.AgentEndpoint = d.AgentEndpoint
+	res.Heartbeat = DefaultHeartbeat()
+	d.Logger.InfoContext(ctx, "machine enrolled", "client_id", res.ClientID, "machine_id", res.MachineID, "serial", res.Serial,
+		"re_enrolled", res.ReEnrolled)
+	return res, nil
+}
+
+// errFingerprintTaken is a machine insert that lost the race for its fingerprint.
+var errFingerprintTaken = apperr.New(apperr.Conflict, "this machine is being enrolled by another request; retry")
+
+// enrol is one attempt of Bootstrap's transaction, then the cache invalidation.
+func (d Deps) enrol(ctx context.Context, req Request, pub crypto.PublicKey, serverKey bool, ip string) (Result, error) {
 	now := d.Clock.Now()
 	hash := tokenhash.Sum(req.Token)
 	var res Result
 	cacheSet := false
-	err = db.InTxAt(ctx, d.Pool, now, func(tx *db.Tx) error {
+	err := db.InTxAt(ctx, d.Pool, now, func(tx *db.Tx) error {
 		var tokenID, clientID, storedHash string
 		var createdBy *string
 		err := tx.QueryRow(ctx, `
@@ -212,6 +265,7 @@ func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, err
 		if err != nil {
 			return db.Error(err, "enrol: use token")
 		}
+		res.ClientID = clientID
 		maxMachines, err := checkLicence(ctx, tx, clientID, tx.Now)
 		if err != nil {
 			return err
@@ -223,58 +277,96 @@ func Bootstrap(ctx context.Context, d Deps, req Request, ip string) (Result, err
 		if err := reqs.Check(req.OS, req.WindowsType, req.OSBuild); err != nil {
 			return err
 		}
-		count, err := d.count().Get(ctx, tx, clientID)
-		if err != nil {
-			return err
-		}
-		if count >= maxMachines {
-			return apperr.New(apperr.PaymentRequired, "machine limit reached: %d of %d machines enrolled; upgrade the licence or remove a machine", count, maxMachines)
-		}
-
-		var osBuild *int
-		if req.OS == "windows" {
-			osBuild = &req.OSBuild
-		}
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO machines (client_id, hostname, os, os_version, os_build, arch, ip_address,
-			    collector_config_updated_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), $8, $8, $8) RETURNING id::text`,
-			clientID, req.Hostname, req.OS, req.OSVersion, osBuild, req.Arch, ip, tx.Now).Scan(&res.MachineID); err != nil {
-			return db.Error(err, "enrol: create machine")
-		}
 		userID := ""
 		if createdBy != nil {
 			userID = *createdBy
 		}
+		var fingerprint string
+		if req.MachineFingerprint != "" {
+			fingerprint = FingerprintHash(clientID, req.MachineFingerprint)
+			if res.MachineID, err = reEnrol(ctx, tx, clientID, fingerprint, req, ip); err != nil {
+				return err
+			}
+			res.ReEnrolled = res.MachineID != ""
+		}
+		details := map[string]any{"token_id": tokenID, "hostname": req.Hostname, "os": req.OS, "arch": req.Arch,
+			"server_generated_key": serverKey}
+		action := "machine_re_enrolled"
+		var count int
+		if !res.ReEnrolled {
+			action = "machine_enrolled"
+			if count, err = d.count().Get(ctx, tx, clientID); err != nil {
+				return err
+			}
+			if count >= maxMachines {
+				return apperr.New(apperr.PaymentRequired, "machine limit reached: %d of %d machines enrolled; upgrade the licence or remove a machine", count, maxMachines)
+			}
+			if res.MachineID, err = createMachine(ctx, tx, clientID, fingerprint, req, ip); err != nil {
+				return err
+			}
+		}
 		if err := audit.Log(ctx, tx, tx.Now, audit.Entry{ClientID: clientID, UserID: userID, MachineID: res.MachineID, IP: ip,
-			Action: "machine_enrolled", Details: map[string]any{"token_id": tokenID, "hostname": req.Hostname, "os": req.OS,
-				"arch": req.Arch, "server_generated_key": keyPEM != nil}}); err != nil {
+			Action: action, Details: details}); err != nil {
 			return err
 		}
+		reason := "enrolment"
+		if res.ReEnrolled {
+			reason = "re-enrolment"
+		}
 		issued, err := certs.IssueTx(ctx, tx, d.CA, certs.IssueRequest{ClientID: clientID, MachineID: res.MachineID,
-			PublicKey: pub, CreatedBy: userID, IP: ip, Reason: "enrolment"})
+			PublicKey: pub, CreatedBy: userID, IP: ip, Reason: reason})
 		if err != nil {
 			return err
 		}
-		res.ClientID, res.Certificate, res.Serial, res.ExpiresAt = clientID, string(issued.CertPEM), issued.Serial, issued.ExpiresAt
-		// Still under the client's lock: the count is exact, and no other bootstrap of
-		// this client can read the cache before this one commits or fails.
-		d.count().Set(ctx, clientID, count+1)
-		cacheSet = true
+		res.Certificate, res.Serial, res.ExpiresAt = string(issued.CertPEM), issued.Serial, issued.ExpiresAt
+		if !res.ReEnrolled {
+			// Still under the client's lock: the count is exact, and no other bootstrap of
+			// this client can read the cache before this one commits or fails.
+			d.count().Set(ctx, clientID, count+1)
+			cacheSet = true
+		}
 		return nil
 	})
-	if err != nil {
-		if cacheSet {
-			d.count().Invalidate(context.WithoutCancel(ctx), res.ClientID)
-		}
-		return Result{}, err
+	// After the commit (or a rollback that follows a cached count): the lists show the
+	// machine, the count is read again.
+	if err == nil || cacheSet {
+		fleetcache.Invalidate(context.WithoutCancel(ctx), d.Cache, res.ClientID)
 	}
-	res.CAChain = string(d.CA.CertPEM)
-	res.PrivateKey = string(keyPEM)
-	res.AgentEndpoint = d.AgentEndpoint
-	res.Heartbeat = DefaultHeartbeat()
-	d.Logger.InfoContext(ctx, "machine enrolled", "client_id", res.ClientID, "machine_id", res.MachineID, "serial", res.Serial)
-	return res, nil
+	return res, err
+}
+
+// reEnrol takes back the client's live machine of this fingerprint, if any: its
+// description is refreshed from the request, and it will be sent its collector
+// configuration again (the new agent has none). "" when there is no such machine.
+func reEnrol(ctx context.Context, tx *db.Tx, clientID, fingerprint string, req Request, ip string) (string, error) {
+	var id string
+	err := tx.QueryRow(ctx, `
+		UPDATE machines SET hostname = $3, os = $4, os_version = $5, os_build = $6, arch = $7,
+		    ip_address = COALESCE(NULLIF($8, ''), ip_address), last_config_sync = NULL, updated_at = $9
+		WHERE client_id = $1 AND fingerprint_hash = $2 AND deleted_at IS NULL
+		RETURNING id::text`, clientID, fingerprint, req.Hostname, req.OS, req.OSVersion, osBuild(req), req.Arch, ip, tx.Now).Scan(&id)
+	if db.IsNoRows(err) {
+		return "", nil
+	}
+	return id, db.Error(err, "enrol: re-enrol machine")
+}
+
+func createMachine(ctx context.Context, tx *db.Tx, clientID, fingerprint string, req Request, ip string) (string, error) {
+	var id string
+	err := tx.QueryRow(ctx, `
+		INSERT INTO machines (client_id, hostname, os, os_version, os_build, arch, ip_address, fingerprint_hash,
+		    collector_config_updated_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''), $9, $9, $9) RETURNING id::text`,
+		clientID, req.Hostname, req.OS, req.OSVersion, osBuild(req), req.Arch, ip, fingerprint, tx.Now).Scan(&id)
+	// The only unique key a new machine can collide on is its fingerprint's.
+	return id, db.Error(err, "enrol: create machine", db.On(db.UniqueViolation, errFingerprintTaken))
+}
+
+func osBuild(req Request) *int {
+	if req.OS == "windows" {
+		return &req.OSBuild
+	}
+	return nil
 }
 
 // checkLicence locks the client's row (bootstraps of one client run one after another,

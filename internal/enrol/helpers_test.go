@@ -22,7 +22,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/enrol"
+	"github.com/optralis/optralis/internal/fleetcache"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/principal"
 	"github.com/optralis/optralis/internal/testenv"
@@ -49,6 +51,7 @@ type env struct {
 	t        *testing.T
 	pool     *pgxpool.Pool
 	redis    *redis.Client
+	cache    cache.Store // the env's Redis under the test's key prefix
 	clock    *clock
 	d        enrol.Deps
 	clientID string
@@ -59,13 +62,13 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	pool := testenv.NewDB(t, migrate.ModePostgres)
-	rc, _ := testenv.Redis(t)
+	rc, prefix := testenv.Redis(t)
 	authority, err := ca.LoadOrCreateLocal(t.TempDir(), t0.AddDate(-1, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, pool: pool, redis: rc, clock: &clock{now: t0}}
-	e.d = enrol.Deps{Pool: pool, Redis: rc, CA: authority, Clock: e.clock, Logger: testenv.Discard(),
+	e := &env{t: t, pool: pool, redis: rc, cache: cache.Store{Redis: rc, Prefix: prefix}, clock: &clock{now: t0}}
+	e.d = enrol.Deps{Pool: pool, Cache: e.cache, CA: authority, Clock: e.clock, Logger: testenv.Discard(),
 		AgentEndpoint: "https://agents.example.test", PublicAPIURL: "https://api.example.test"}
 	e.clientID = testenv.Client(t, pool, "Pro")
 	e.user = e.newUser(e.clientID)
@@ -121,6 +124,9 @@ func (e *env) do(method, path, body string, p *principal.Principal) answer {
 	e.handler.ServeHTTP(w, r)
 	return answer{w.Code, w.Body.String(), w.Header()}
 }
+
+// countKey is where the client's machine count is cached.
+func (e *env) countKey(clientID string) string { return e.cache.Key(fleetcache.CountKey(clientID)) }
 
 // token creates an install token of the env's client through the store.
 func (e *env) token(ttl time.Duration, maxUsage int) (enrol.Token, string) {

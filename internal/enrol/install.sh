@@ -8,6 +8,10 @@
 # machine), enrols the machine with the install token, writes the certificate, key, CA and
 # configuration with mode 0600 under /etc/optralis, and installs a systemd unit.
 #
+# It sends the SHA-256 of /etc/machine-id (never the id itself) as the machine's
+# fingerprint: reinstalling on the same system takes its enrolled machine back instead of
+# adding a duplicate.
+#
 # OPTRALIS_ROOT=/some/dir installs under that directory instead of / (packaging, tests):
 # root is then not required and systemctl is not called.
 set -eu
@@ -88,8 +92,20 @@ if [ -r /etc/os-release ]; then
 	[ -n "$OS_VERSION" ] || OS_VERSION=Linux
 fi
 CSR_JSON=$(awk 'BEGIN { ORS = "\\n" } { print }' "$WORK/agent.csr")
-printf '{"token":"%s","arch":"%s","hostname":"%s","os":"linux","os_version":"%s","csr":"%s"}\n' \
-	"$TOKEN" "$ARCH" "$(json_string "$HOST")" "$(json_string "$OS_VERSION")" "$CSR_JSON" >"$WORK/request.json"
+FINGERPRINT_JSON=
+if [ -r /etc/machine-id ]; then
+	machine_id=$(tr -d ' \n' </etc/machine-id)
+	# systemd writes "uninitialized" until first boot completes; an empty id is no identity.
+	if [ -n "$machine_id" ] && [ "$machine_id" != uninitialized ]; then
+		fp=$(printf '%s' "$machine_id" | openssl dgst -sha256 -r | cut -d ' ' -f 1)
+		case "$fp" in
+		*[!0-9a-f]* | '') ;;
+		*) FINGERPRINT_JSON=",\"machine_fingerprint\":\"$fp\"" ;;
+		esac
+	fi
+fi
+printf '{"token":"%s","arch":"%s","hostname":"%s","os":"linux","os_version":"%s","csr":"%s"%s}\n' \
+	"$TOKEN" "$ARCH" "$(json_string "$HOST")" "$(json_string "$OS_VERSION")" "$CSR_JSON" "$FINGERPRINT_JSON" >"$WORK/request.json"
 
 say "enrolling $HOST with $API_URL"
 status=$(curl -sS -o "$WORK/response.json" -w '%{http_code}' -H 'Content-Type: application/json' \

@@ -21,6 +21,7 @@ import (
 	"github.com/optralis/optralis/internal/enrol"
 	"github.com/optralis/optralis/internal/enrol/enroltest"
 	"github.com/optralis/optralis/internal/localsvc"
+	"github.com/optralis/optralis/internal/tokenhash"
 )
 
 // shellcheck comes from Debian's package, installed here when missing and we are root (as
@@ -84,6 +85,18 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Unlock()
 	req.Body = io.NopCloser(bytes.NewReader(b))
 	r.next.ServeHTTP(w, req)
+}
+
+// bootstrapBody is the last bootstrap request received.
+func (r *recorder) bootstrapBody() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.bodies) - 1; i >= 0; i-- {
+		if strings.Contains(r.bodies[i], `"csr"`) {
+			return r.bodies[i]
+		}
+	}
+	return ""
 }
 
 func (r *recorder) all() string {
@@ -212,6 +225,55 @@ func TestInstallerEnrolsUnprivileged(t *testing.T) {
 	if again.ExitCode == 0 || !strings.Contains(again.Output, "already enrolled") {
 		t.Fatalf("second run: %d\n%s", again.ExitCode, again.Output)
 	}
+
+	// The fingerprint sent is the SHA-256 of /etc/machine-id, when the system has one.
+	want := ""
+	if id, err := os.ReadFile("/etc/machine-id"); err == nil {
+		if s := strings.TrimSpace(string(id)); s != "" && s != "uninitialized" {
+			want = tokenhash.Sum(s)
+		}
+	}
+	var sent struct {
+		Fingerprint *string `json:"machine_fingerprint"`
+	}
+	if err := json.Unmarshal([]byte(rec.bootstrapBody()), &sent); err != nil {
+		t.Fatalf("request body: %v", err)
+	}
+	if want == "" {
+		if sent.Fingerprint != nil {
+			t.Fatalf("a fingerprint without /etc/machine-id: %q", *sent.Fingerprint)
+		}
+		t.Log("no /etc/machine-id here: the re-enrolment by fingerprint was not exercised")
+		return
+	}
+	if sent.Fingerprint == nil || *sent.Fingerprint != want {
+		t.Fatalf("fingerprint sent %v, want %s", sent.Fingerprint, want)
+	}
+	if strings.Contains(rec.all(), machineID(t)) {
+		t.Fatal("/etc/machine-id was sent as it is")
+	}
+	// Reinstalled from scratch (configuration removed), the machine is taken back.
+	if err := os.RemoveAll(conf); err != nil {
+		t.Fatal(err)
+	}
+	reinstall := enroltest.RunInstallerIn(t, run.Root, script, secret)
+	raw, _ = os.ReadFile(filepath.Join(conf, "agent.json"))
+	var cfg2 struct {
+		MachineID string `json:"machine_id"`
+	}
+	if err := json.Unmarshal(raw, &cfg2); reinstall.ExitCode != 0 || err != nil || cfg2.MachineID != cfg.MachineID {
+		t.Fatalf("reinstall: %d, machine %q (was %s)\n%s", reinstall.ExitCode, cfg2.MachineID, cfg.MachineID, reinstall.Output)
+	}
+	if n := e.count(`SELECT count(*) FROM machines WHERE client_id = $1`, e.clientID); n != 1 {
+		t.Fatalf("%d machines after a reinstall", n)
+	}
+}
+
+// machineID is this system's /etc/machine-id, which must never be sent as it is.
+func machineID(t *testing.T) string {
+	t.Helper()
+	b, _ := os.ReadFile("/etc/machine-id")
+	return strings.TrimSpace(string(b))
 }
 
 func TestInstallerFailsCleanly(t *testing.T) {

@@ -9,11 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
-	json "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/klauspost/compress/gzip"
@@ -23,6 +21,7 @@ import (
 	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
+	"github.com/optralis/optralis/internal/collectorcfg"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/ratelimit"
@@ -288,29 +287,18 @@ func (s *Service) storeVersion(ctx context.Context, channel, version string) {
 	}
 }
 
-// SetAgentVersion records a channel's latest agent version (stamped now) and drops the
-// cached copy.
-func SetAgentVersion(ctx context.Context, pool *pgxpool.Pool, rc *redis.Client, prefix, channel, version string, now time.Time) error {
-	if _, err := pool.Exec(ctx, `
-		INSERT INTO agent_releases (channel, version, published_at) VALUES ($1, $2, $3)
-		ON CONFLICT (channel) DO UPDATE SET version = EXCLUDED.version, published_at = EXCLUDED.published_at`,
-		channel, version, now); err != nil {
-		return db.Error(err, "heartbeat: set agent version")
-	}
-	if rc != nil {
-		_ = rc.Del(ctx, prefix+AgentVersionCacheKey(channel)).Err()
-	}
-	return nil
-}
-
 // CollectorConfig is GET /agent/config/collectors' answer.
 type CollectorConfig struct {
-	Config    json.RawMessage `json:"collector_config"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	// Config is the effective configuration: every collector, the built-in defaults
+	// overlaid by the client's default and then by the machine's own entries.
+	Config collectorcfg.Config `json:"collector_config"`
+	// UpdatedAt is the later of the machine's and the client's last change.
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// HandleCollectors is GET /agent/config/collectors: the machine's collector configuration,
-// recording the fetch in machines.last_config_sync (one statement).
+// HandleCollectors is GET /agent/config/collectors: the machine's effective collector
+// configuration, recording the fetch in machines.last_config_sync (one statement), after
+// which heartbeats answer config_changed false until the next change.
 func (s *Service) HandleCollectors() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		agent, ok := certs.AgentFrom(r.Context())
@@ -319,19 +307,33 @@ func (s *Service) HandleCollectors() http.Handler {
 			return
 		}
 		var out CollectorConfig
-		var cfg []byte
+		var own, def []byte
 		err := s.d.Pool.QueryRow(r.Context(), `
-			UPDATE machines SET last_config_sync = $2 WHERE id = $1
-			RETURNING collector_config::text, collector_config_updated_at`, agent.MachineID, s.d.Clock.Now()).Scan(&cfg, &out.UpdatedAt)
+			UPDATE machines m SET last_config_sync = $2 FROM clients c
+			WHERE m.id = $1 AND c.id = m.client_id AND m.deleted_at IS NULL
+			RETURNING m.collector_config::text, c.collector_config::text,
+			    GREATEST(m.collector_config_updated_at, c.collector_config_updated_at)`,
+			agent.MachineID, s.d.Clock.Now()).Scan(&own, &def, &out.UpdatedAt)
+		if err == nil {
+			out.Config, err = effective(def, own)
+		}
 		if err != nil {
 			err = db.Error(err, "heartbeat: collector config", db.On(db.NoRows, errUnknownMachine))
 			httpx.WriteError(w, r, s.d.Logger, err)
 			return
 		}
-		out.Config = cfg
-		if strings.TrimSpace(string(cfg)) == "" {
-			out.Config = json.RawMessage("{}")
-		}
 		httpx.WriteJSON(w, http.StatusOK, out)
 	})
+}
+
+func effective(clientDefault, own []byte) (collectorcfg.Config, error) {
+	d, err := collectorcfg.Stored(clientDefault)
+	if err != nil {
+		return nil, err
+	}
+	m, err := collectorcfg.Stored(own)
+	if err != nil {
+		return nil, err
+	}
+	return collectorcfg.Effective(d, m), nil
 }

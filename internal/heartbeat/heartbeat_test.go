@@ -22,9 +22,11 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/optralis/optralis/internal/agentrelease"
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/heartbeatfn"
 	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/heartbeat"
@@ -111,6 +113,17 @@ func setup(t testing.TB, o options) *env {
 	e.clientID = testenv.Client(t, pool, o.tier)
 	e.machineID, e.cert = e.enrol(e.clientID, "host-1")
 	return e
+}
+
+// publish makes version the channel's latest agent release, stamped at, as a platform
+// admin does; rc (nil: none) is the Redis whose cached version it drops.
+func (e *env) publish(rc *redis.Client, channel, version string, at time.Time) {
+	e.t.Helper()
+	rel := agentrelease.Release{Channel: channel, Version: version, Downloads: map[string]agentrelease.Download{
+		"amd64": {URL: "https://downloads.example.test/agent-amd64", SHA256: strings.Repeat("ab", 32)}}}
+	if _, err := agentrelease.Publish(context.Background(), e.pool, cache.Store{Redis: rc, Prefix: e.prefix}, rel, "", "", at); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // enrol creates a machine of the client with an active certificate.
@@ -565,9 +578,7 @@ func TestRedisDown(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = dead.Close() })
 	e := setup(t, options{redis: dead, limit: ratelimit.Limit{Burst: 3, Period: time.Minute}})
-	if err := heartbeat.SetAgentVersion(context.Background(), e.pool, nil, "", "stable", "1.5.0", e.now); err != nil {
-		t.Fatal(err)
-	}
+	e.publish(nil, "stable", "1.5.0", e.now)
 	for i := range 3 {
 		r := e.post(payload(e.now.Add(-time.Duration(i+1) * time.Second)))
 		if r.code != 200 || r.body["latest_agent_version"] != "1.5.0" {
@@ -589,9 +600,7 @@ func TestAgentVersionFromRedisThenDatabase(t *testing.T) {
 		t.Fatalf("no version: %s", r.raw)
 	}
 	_ = rc.Del(ctx, e.prefix+"agent:version:stable")
-	if err := heartbeat.SetAgentVersion(ctx, e.pool, rc, e.prefix, "stable", "2.0.0", e.now); err != nil {
-		t.Fatal(err)
-	}
+	e.publish(rc, "stable", "2.0.0", e.now)
 	if r := e.post(payload(e.now.Add(-2 * time.Second))); r.body["latest_agent_version"] != "2.0.0" {
 		t.Fatalf("version from the database: %s", r.raw)
 	}
@@ -757,9 +766,7 @@ func TestRowsStampedWithTheClock(t *testing.T) {
 	if r := e.do("GET", "/agent/config/collectors", e.cert, nil, nil); r.code != 200 {
 		t.Fatalf("collectors: %d %s", r.code, r.raw)
 	}
-	if err := heartbeat.SetAgentVersion(ctx, e.pool, nil, "", "beta", "9.9.9", at); err != nil {
-		t.Fatal(err)
-	}
+	e.publish(nil, "beta", "9.9.9", at)
 	for what, sql := range map[string]string{
 		"machine_inventory.updated_at":      `SELECT min(updated_at) = max(updated_at) AND min(updated_at) = $2 FROM machine_inventory WHERE machine_id = $1`,
 		"machine_collector_data.updated_at": `SELECT count(*) > 0 AND min(updated_at) = $2 AND max(updated_at) = $2 FROM machine_collector_data WHERE machine_id = $1`,

@@ -109,12 +109,47 @@ func Table() []Route {
 		{Function: FnAdmin, Method: post, Path: "/api/machines/{id}/certificate/revoke", Access: User},
 
 		// Clients and users (onboarding, user management).
+		{Function: FnAdmin, Method: get, Path: "/api/admin/clients", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: post, Path: "/api/admin/clients", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/admin/clients/{id}", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/admin/clients/{id}", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: post, Path: "/api/admin/clients/{id}/users", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/client", Access: User},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/client", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/users", Access: ClientAdmin},
+		{Function: FnAdmin, Method: post, Path: "/api/users", Access: ClientAdmin},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/users/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: del, Path: "/api/users/{id}", Access: ClientAdmin},
 
 		// Machines: list, details, edit, delete; fleet overview and audit log.
+		{Function: FnAdmin, Method: get, Path: "/api/machines", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}", Access: User},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/machines/{id}", Access: User},
+		{Function: FnAdmin, Method: del, Path: "/api/machines/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/overview", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/activity", Access: User},
 
 		// Machine history and inventory; collector configuration.
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/metrics", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/network", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/disks", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/smart", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/events", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/inventory", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/drift", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/machines/{id}/collector-config", Access: User},
+		{Function: FnAdmin, Method: put, Path: "/api/machines/{id}/collector-config", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/client/collector-config", Access: User},
+		{Function: FnAdmin, Method: put, Path: "/api/client/collector-config", Access: ClientAdmin},
 
 		// Groups; agent releases.
+		{Function: FnAdmin, Method: get, Path: "/api/groups", Access: User},
+		{Function: FnAdmin, Method: post, Path: "/api/groups", Access: ClientAdmin},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/groups/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: del, Path: "/api/groups/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: put, Path: "/api/groups/{id}/machines", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/admin/agent-versions", Access: PlatformAdmin},
+		{Function: FnAdmin, Method: put, Path: "/api/admin/agent-versions/{channel}", Access: PlatformAdmin},
 
 		{Function: FnAdmin, Method: get, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: put, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},

@@ -24,7 +24,7 @@ import (
 // Enrolment is the enrolment service over core: authority signs machine certificates (nil:
 // the bootstrap answers 503), e gives the URLs and options.
 func Enrolment(core app.Core, authority *ca.CA, e config.Enrolment) enrol.Deps {
-	return enrol.Deps{Pool: core.Pool, Redis: core.Redis, CA: authority, Clock: core.Clock, Logger: core.Logger,
+	return enrol.Deps{Pool: core.Pool, Cache: core.Cache(), CA: authority, Clock: core.Clock, Logger: core.Logger,
 		AgentEndpoint: e.AgentEndpoint, PublicAPIURL: e.PublicAPIURL, AgentDownloadURL: e.AgentDownloadURL,
 		AllowServerKeys: e.AllowServerGeneratedKeys}
 }

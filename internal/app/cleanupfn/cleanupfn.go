@@ -1,5 +1,5 @@
 // Package cleanupfn assembles the cleanup function: the hourly maintenance (postgres-mode
-// rollups, expired auth entries, expired install tokens).
+// rollups, expired auth entries, expired install tokens, deleted machines' data).
 package cleanupfn
 
 import (
@@ -14,6 +14,7 @@ import (
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/rollup"
 	"github.com/optralis/optralis/internal/routes"
+	"github.com/optralis/optralis/internal/series"
 )
 
 // Job runs every part of the hourly maintenance. Each part runs even when an earlier one
@@ -26,6 +27,7 @@ func Job(core app.Core) app.JobFunc {
 		{"rollups", func(ctx context.Context, now time.Time) error { return rollups(ctx, core, now) }},
 		{"auth-cleanup", func(ctx context.Context, now time.Time) error { return authclean.Run(ctx, core.Pool, core.Logger, now) }},
 		{"install-token-cleanup", func(ctx context.Context, now time.Time) error { return installTokens(ctx, core, now) }},
+		{"deleted-machines", func(ctx context.Context, _ time.Time) error { return deletedMachines(ctx, core) }},
 	}
 	return func(ctx context.Context, now time.Time) error {
 		var first error
@@ -59,6 +61,23 @@ func installTokens(ctx context.Context, core app.Core, now time.Time) error {
 	n, err := enrol.CleanupExpiredTokens(ctx, core.Pool, now)
 	if err == nil && n > 0 {
 		core.Logger.InfoContext(ctx, "expired install tokens deleted", "count", n)
+	}
+	return err
+}
+
+// PurgeBatch bounds the deleted machines purged per run, so one run stays short; the rest
+// wait for the next hour.
+const PurgeBatch = 200
+
+// deletedMachines purges the series and rows of machines deleted from the dashboard.
+func deletedMachines(ctx context.Context, core app.Core) error {
+	mode, err := migrate.RecordedMode(ctx, core.Pool)
+	if err != nil {
+		return err
+	}
+	n, del, err := series.PurgeDeletedMachines(ctx, core.Pool, mode, PurgeBatch)
+	if n > 0 {
+		core.Logger.InfoContext(ctx, "deleted machines purged", "machines", n, "rows", del)
 	}
 	return err
 }

@@ -16,7 +16,8 @@ import (
 // NewService is the heartbeat ingest over core, built once per process (it holds the rate
 // limiter's in-process fallback and the client cache).
 func NewService(core app.Core) *heartbeat.Service {
-	return heartbeat.New(heartbeat.Deps{Pool: core.Pool, Redis: core.Redis, Clock: core.Clock, Logger: core.Logger})
+	return heartbeat.New(heartbeat.Deps{Pool: core.Pool, Redis: core.Redis, Clock: core.Clock, Logger: core.Logger,
+		RedisPrefix: core.KeyPrefix})
 }
 
 // Handlers binds the heartbeat function's routes.

@@ -49,7 +49,7 @@ func New(core app.Core, s Services) (*Monolith, error) {
 		statusfn.Handlers(core),
 		authfn.Handlers(s.Auth),
 		bootstrapfn.Handlers(core, enrolment),
-		adminfn.Handlers(core, enrolment, s.Enrolment),
+		adminfn.Handlers(core, s.Auth, enrolment, s.Enrolment),
 	), app.Guards{Dashboard: s.Auth.Guard}, core)
 	if err != nil {
 		return nil, err
