@@ -160,7 +160,7 @@ func (h *hitCounter) DialHook(next redis.DialHook) redis.DialHook { return next 
 func (h *hitCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		h.record(cmd)
+		h.record(cmd, err)
 		return err
 	}
 }
@@ -169,18 +169,19 @@ func (h *hitCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
 		for _, c := range cmds {
-			h.record(c)
+			h.record(c, c.Err())
 		}
 		return err
 	}
 }
 
-func (h *hitCounter) record(cmd redis.Cmder) {
+// record counts cmd, whose outcome is err: for a single command, the error its hook
+// chain returned (with go-redis v9.23 a hook may run before cmd.Err() is filled in).
+func (h *hitCounter) record(cmd redis.Cmder, err error) {
 	args := cmd.Args()
 	if len(args) < 2 {
 		return
 	}
-	err := cmd.Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return // a failed call is neither
 	}

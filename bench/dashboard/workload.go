@@ -268,7 +268,8 @@ func replay(ctx context.Context, h *httpClient, f *fleet, users []*simUser, o re
 	var issued atomic.Int64
 	var opened sync.Map // machine id -> opened before in this replay
 	take := func() bool {
-		return o.Requests == 0 || issued.Add(1) <= int64(o.Requests)
+		n := issued.Add(1)
+		return o.Requests == 0 || n <= int64(o.Requests)
 	}
 	if o.OnWarm != nil {
 		t := time.AfterFunc(o.WarmAfter, o.OnWarm)
