@@ -6,7 +6,7 @@ GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags='-s -w'
 
-.PHONY: run test test-go test-timescale test-infra vet build synth deploy-base deploy migrate bench-compression bench-ingest bench-coldstart clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: run test test-go test-timescale test-infra vet build synth deploy-base deploy migrate bench-compression bench-ingest bench-coldstart bench-dashboard clean $(addprefix build-,$(FUNCTIONS))
 
 # The timescale-mode tests fail when Node (the PGlite TimescaleDB sidecar) is missing, under
 # make as under plain `go test`; OPTRALIS_SKIP_TIMESCALE=1 opts out (they skip instead).
@@ -64,6 +64,13 @@ bench-ingest:
 # bench/coldstart.md. Flags: COLDSTART_FLAGS='-runs 10 -warm 5 -only heartbeat,status'.
 bench-coldstart:
 	$(GO) run ./bench/coldstart $(COLDSTART_FLAGS)
+
+# The dashboard read side: seeds 10,000 machines across 20 clients (series for 500), serves
+# the API in-process and replays a dashboard workload over HTTP with and without Redis;
+# writes bench/dashboard.md. DATABASE_URL / REDIS_URL when set, else throwaway servers.
+# Flags: DASHBOARD_FLAGS='-requests 6000 -speedup 10 -real-pace 150s -wait-load 2'.
+bench-dashboard:
+	$(GO) run ./bench/dashboard $(DASHBOARD_FLAGS)
 
 migrate:
 	$(GO) run ./cmd/optralis migrate
