@@ -81,6 +81,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		fmt.Fprintf(stdout, "schema version %d, time-series mode %s, %d migration(s) applied\n", res.Version, res.Mode, len(res.Applied))
+		if res.Backfilled {
+			fmt.Fprintln(stdout, "initial aggregate refresh done")
+		}
 		return nil
 	case "seed":
 		cfg, err := config.Load(getenv)

@@ -41,11 +41,12 @@ func postgresMigrations(t *testing.T) int {
 func TestMigrateTwiceAndModeSelection(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": testenv.EmptyDatabase(t)}
 	out, err := runWith(env, "migrate", "--mode", "postgres")
-	if err != nil || !strings.Contains(out, fmt.Sprintf("time-series mode postgres, %d migration(s) applied", postgresMigrations(t))) {
+	if err != nil || !strings.Contains(out, fmt.Sprintf("time-series mode postgres, %d migration(s) applied", postgresMigrations(t))) ||
+		!strings.Contains(out, "initial aggregate refresh done") {
 		t.Fatalf("first migrate: %q %v", out, err)
 	}
 	out, err = runWith(env, "migrate")
-	if err != nil || !strings.Contains(out, "0 migration(s) applied") {
+	if err != nil || !strings.Contains(out, "0 migration(s) applied") || strings.Contains(out, "refresh") {
 		t.Fatalf("second migrate: %q %v", out, err)
 	}
 	if _, err := runWith(env, "migrate", "--mode", "timescale"); err == nil || !strings.Contains(err.Error(), "postgres mode") {

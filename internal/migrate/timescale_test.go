@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/migrate"
 	"github.com/optralis/optralis/internal/testenv"
 )
@@ -37,6 +38,37 @@ func TestTimescaleMode(t *testing.T) {
 		}
 		if _, err := migrate.Run(ctx, pool, migrate.ModePostgres, testenv.Discard()); !errors.Is(err, migrate.ErrModeConflict) {
 			t.Fatalf("postgres mode on a timescale database: %v", err)
+		}
+	})
+
+	t.Run("policies unscheduled for the test", func(t *testing.T) {
+		// testenv.Timescale unschedules them so that a server with background workers
+		// does not run them behind the test's back; the test runs them with run_job.
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.jobs WHERE job_id >= 1000 AND scheduled`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d policies still scheduled (%v)", n, err)
+		}
+	})
+
+	t.Run("no foreign keys from hypertables", func(t *testing.T) {
+		// drop_chunks locks every table a hypertable (or its chunks) references: retention
+		// would block machines, clients and users (migration 00010).
+		rows, err := pool.Query(ctx, `
+			SELECT c.conname || ' on ' || c.conrelid::regclass::text || ' -> ' || c.confrelid::regclass::text
+			FROM pg_constraint c
+			WHERE c.contype = 'f' AND c.conrelid IN (
+			    SELECT format('%I.%I', hypertable_schema, hypertable_name)::regclass FROM timescaledb_information.hypertables
+			    UNION ALL
+			    SELECT format('%I.%I', chunk_schema, chunk_name)::regclass FROM timescaledb_information.chunks)`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fks) > 0 {
+			t.Errorf("foreign keys from hypertables: %v", fks)
 		}
 	})
 
@@ -237,7 +269,12 @@ func runJob(t *testing.T, pool *pgxpool.Pool, proc, hypertable string) {
 	if err := pool.QueryRow(context.Background(), `SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = $1 AND hypertable_name = $2`, proc, hypertable).Scan(&id); err != nil {
 		t.Fatalf("%s job on %s: %v", proc, hypertable, err)
 	}
-	if _, err := pool.Exec(context.Background(), `CALL run_job($1)`, id); err != nil {
+	// Should a scheduled run still hold the job (a server with workers), its 55P03 is retried.
+	err := db.RetryLockNotAvailable(context.Background(), db.RefreshBackoff(), func(ctx context.Context) error {
+		_, err := pool.Exec(ctx, `CALL run_job($1)`, id)
+		return err
+	})
+	if err != nil {
 		t.Fatalf("run_job(%d) %s on %s: %v", id, proc, hypertable, err)
 	}
 }

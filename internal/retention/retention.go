@@ -46,7 +46,8 @@ type Cleaner struct {
 	Mode   string // migrate.ModeTimescale or migrate.ModePostgres
 	Logger *slog.Logger
 	// Refresh re-materialises the hourly continuous aggregates over [from, to) (timescale
-	// mode; rollup.Refresher.Refresh). Nil: not done.
+	// mode; rollup.Refresher.Refresh, which retries a refresh refused by a running policy
+	// with 55P03). Nil: not done.
 	Refresh func(ctx context.Context, from, to time.Time) error
 	Slice   time.Duration // 0: DefaultSlice
 	Batch   int           // 0: DefaultBatch
@@ -193,7 +194,7 @@ func (c Cleaner) refresh(ctx context.Context, pending ranges) error {
 			if to.After(end) {
 				to = end
 			}
-			if err := refreshRetrying(ctx, c.Refresh, from, to); err != nil {
+			if err := c.Refresh(ctx, from, to); err != nil {
 				return err
 			}
 		}
@@ -201,23 +202,6 @@ func (c Cleaner) refresh(ctx context.Context, pending ranges) error {
 			"from", r.from.Truncate(time.Hour), "to", end)
 	}
 	return nil
-}
-
-// refreshRetrying retries a refresh refused because another one (the policy) is running
-// on the same aggregate (SQLSTATE 55P03 since TimescaleDB 2.26).
-func refreshRetrying(ctx context.Context, refresh func(ctx context.Context, from, to time.Time) error, from, to time.Time) error {
-	var err error
-	for attempt := range 5 {
-		if err = refresh(ctx, from, to); err == nil || db.Code(err) != db.LockNotAvailable {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * time.Second):
-		}
-	}
-	return err
 }
 
 // ranges is a set of time ranges, merged when they overlap.

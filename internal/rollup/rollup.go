@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/migrate"
 )
 
@@ -22,7 +23,8 @@ type Refresher struct {
 }
 
 // Refresh materialises the whole hours in [from, to). In timescale mode it asks TimescaleDB
-// (refresh_continuous_aggregate); in postgres mode it recomputes those buckets from the raw
+// (refresh_continuous_aggregate, retrying SQLSTATE 55P03 while a policy refresh of the
+// same aggregate runs: db.RetryLockNotAvailable); in postgres mode it recomputes those buckets from the raw
 // tables and upserts them, so a re-run gives the same rows.
 func (r Refresher) Refresh(ctx context.Context, from, to time.Time) error {
 	from, to = from.UTC().Truncate(time.Hour), to.UTC().Truncate(time.Hour)
@@ -32,8 +34,13 @@ func (r Refresher) Refresh(ctx context.Context, from, to time.Time) error {
 	if r.Mode == migrate.ModeTimescale {
 		for _, v := range views() {
 			// refresh_continuous_aggregate cannot run inside a transaction block; pgx's
-			// simple Exec on the pool runs it on its own.
-			if _, err := r.Pool.Exec(ctx, `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)`, v, from, to); err != nil {
+			// simple Exec on the pool runs it on its own. A refresh policy running on the
+			// same aggregate makes it fail with 55P03: retried with backoff.
+			err := db.RetryLockNotAvailable(ctx, db.RefreshBackoff(), func(ctx context.Context) error {
+				_, err := r.Pool.Exec(ctx, `CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)`, v, from, to)
+				return err
+			})
+			if err != nil {
 				return fmt.Errorf("refreshing %s: %w", v, err)
 			}
 		}

@@ -45,8 +45,10 @@ func DeleteClientData(ctx context.Context, q db.Querier, mode, clientID string, 
 // (machines.deleted_at set), oldest deletion first, each in its own transaction: its rows
 // in metrics, disk_info, event_logs and smart_data (and in postgres mode the hourly rollup
 // tables), then the machine row, whose other rows (inventory, certificates, baselines...)
-// cascade. The series are deleted by machine here, not by foreign-key cascade, so a
-// deletion in the dashboard never waits on them; compression is segmented by machine, so
+// cascade. The series have no foreign key to machines (migration 00010: drop_chunks
+// would lock machines), so this is the only place they are deleted with their machine:
+// anything that deletes machines rows must delete the series first, as here. A deletion
+// in the dashboard (soft) never waits on them; compression is segmented by machine, so
 // on compressed chunks these deletes drop whole batches.
 //
 // In timescale mode the continuous aggregates cannot be deleted from: the raw deletes

@@ -79,5 +79,38 @@ func Timescale(t testing.TB) *pgxpool.Pool {
 	if res.Mode != migrate.ModeTimescale {
 		t.Fatalf("testenv: database recorded mode %q", res.Mode)
 	}
+	if err := unschedulePolicies(ctx, pool); err != nil {
+		t.Fatalf("testenv: unscheduling the policies on %s: %v", TimescaleServer(), err)
+	}
 	return pool
+}
+
+// unschedulePolicies stops the scheduler from running the test database's policies
+// (compression, retention, aggregate refresh), then waits for any run already started to
+// end. On a server with background workers the policies start as soon as the migration
+// adds them: a retention run would delete a test's old rows before the test counts them,
+// and a policy refresh makes the test's own refresh fail with 55P03. Tests drive the
+// jobs themselves with CALL run_job, which runs an unscheduled job too. On the sidecar
+// (no workers) this changes nothing. Jobs below 1000 are TimescaleDB's own (telemetry,
+// job history retention).
+func unschedulePolicies(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, `SELECT alter_job(job_id, scheduled => false)
+		FROM timescaledb_information.jobs WHERE job_id >= 1000 AND scheduled`); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var running int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM timescaledb_information.job_stats
+			WHERE job_id >= 1000 AND job_status = 'Running'`).Scan(&running); err != nil {
+			return err
+		}
+		if running == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d policy job(s) still running after 2 minutes", running)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

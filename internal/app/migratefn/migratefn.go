@@ -30,9 +30,29 @@ type Result struct {
 	Backfilled bool     `json:"aggregates_backfilled"`
 }
 
-// Migrate applies pending migrations and, when any were applied, backfills the hourly
-// aggregates (the deploy-time "rafraîchissement initial").
+// Migrate applies pending migrations and backfills the hourly aggregates (the deploy-time
+// "rafraîchissement initial") whenever that backfill is pending: a run that applies
+// migrations records it as pending (schema_settings 'initial_refresh'), and only a
+// successful refresh records it done, so a refresh that failed (e.g. SQLSTATE 55P03 past
+// its retries) is completed by the next `optralis migrate` or migrate function, even
+// though that run applies nothing.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, mode string, now time.Time, logger *slog.Logger) (Result, error) {
+	return migrateWith(ctx, pool, mode, now, logger, func(ctx context.Context, mode string) error {
+		return rollup.Refresher{Pool: pool, Mode: mode}.Initial(ctx, now)
+	})
+}
+
+// Values of schema_settings 'initial_refresh'. A database migrated before the key
+// existed has none: nothing is pending there (migration 00010 sets it when applied).
+const (
+	initialRefreshKey = "initial_refresh"
+	refreshPending    = "pending"
+	refreshDone       = "done"
+)
+
+// migrateWith is Migrate with the refresh given (tests make it fail).
+func migrateWith(ctx context.Context, pool *pgxpool.Pool, mode string, now time.Time, logger *slog.Logger,
+	refresh func(ctx context.Context, mode string) error) (Result, error) {
 	res, err := migrate.Run(ctx, pool, mode, logger)
 	if err != nil {
 		return Result{}, err
@@ -43,12 +63,41 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, mode string, now time.Time
 	}
 	logger.InfoContext(ctx, "migrations done", "mode", res.Mode, "version", res.Version, "applied", len(res.Applied))
 	if len(res.Applied) > 0 {
-		if err := (rollup.Refresher{Pool: pool, Mode: res.Mode}).Initial(ctx, now); err != nil {
-			return out, fmt.Errorf("initial aggregate refresh: %w", err)
+		if err := setInitialRefresh(ctx, pool, refreshPending, now); err != nil {
+			return out, err
 		}
-		out.Backfilled = true
 	}
+	var state string
+	err = pool.QueryRow(ctx, `SELECT value FROM schema_settings WHERE key = $1`, initialRefreshKey).Scan(&state)
+	if err != nil && !db.IsNoRows(err) {
+		return out, fmt.Errorf("reading the initial refresh state: %w", err)
+	}
+	if state != refreshPending {
+		return out, nil
+	}
+	if len(res.Applied) == 0 {
+		logger.InfoContext(ctx, "initial aggregate refresh pending from an earlier run: doing it now")
+	}
+	if err := refresh(ctx, res.Mode); err != nil {
+		logger.ErrorContext(ctx, "initial aggregate refresh failed; it stays pending for the next migrate run", "error", err)
+		return out, fmt.Errorf("initial aggregate refresh (still pending, run migrate again): %w", err)
+	}
+	if err := setInitialRefresh(ctx, pool, refreshDone, now); err != nil {
+		return out, err
+	}
+	out.Backfilled = true
+	logger.InfoContext(ctx, "initial aggregate refresh done")
 	return out, nil
+}
+
+func setInitialRefresh(ctx context.Context, pool *pgxpool.Pool, state string, now time.Time) error {
+	_, err := pool.Exec(ctx, `INSERT INTO schema_settings (key, value, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+		initialRefreshKey, state, now)
+	if err != nil {
+		return fmt.Errorf("recording the initial refresh as %s: %w", state, err)
+	}
+	return nil
 }
 
 // Handler is the Lambda's invocation: connect, migrate, disconnect (the function runs
