@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "schema version %d, time-series mode %s, %d migration(s) applied\n", res.Version, res.Mode, len(res.Applied))
+		fmt.Fprintf(stdout, "schema version %d, time-series mode %s, %d migration(s) applied\nmode: %s\n", res.Version, res.Mode, len(res.Applied), res.ModeReason)
 		return nil
 	case "seed":
 		cfg, err := config.Load(getenv)

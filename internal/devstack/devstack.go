@@ -159,7 +159,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Database: schema version %d, time-series mode %s (%d migrations applied now)\n", mres.Version, mres.Mode, len(mres.Applied))
+	fmt.Fprintf(out, "Database: schema version %d, time-series mode %s (%d migrations applied now)\n  mode: %s\n", mres.Version, mres.Mode, len(mres.Applied), mres.ModeReason)
 	sres, err := seed.Run(ctx, core.Pool, cfg.DefaultAdminPassword, true, now)
 	if err != nil {
 		return err

@@ -186,6 +186,10 @@ func TestStackWithoutConfiguration(t *testing.T) {
 	if !strings.Contains(out, "Database (DATABASE_URL for agentsim, job run): postgres://postgres@127.0.0.1:") {
 		t.Fatalf("banner has no database URL:\n%s", out)
 	}
+	// The time-series mode comes with its reason (timescaledb is usable or why not).
+	if !strings.Contains(out, "  mode: TIMESERIES_MODE=auto: the timescaledb extension") {
+		t.Fatalf("banner does not say why the time-series mode was chosen:\n%s", out)
+	}
 	if code, _ := get(t, http.DefaultClient, r.stack.APIURL+"/status"); code != 200 {
 		t.Fatalf("/status: %d", code)
 	}
