@@ -57,7 +57,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs.IntVar(&o.AgentPort, "agent-port", 8443, "mutual-TLS port for agents")
 		fs.IntVar(&o.PGPort, "pg-port", 54329, "port of the local PostgreSQL (when DATABASE_URL is unset)")
 		fs.IntVar(&o.RedisPort, "redis-port", 63799, "port of the local Redis (when REDIS_URL is unset)")
-		if err := fs.Parse(args[1:]); err != nil {
+		fs.SetOutput(stderr)
+		if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
+			return nil // the flags were printed
+		} else if err != nil {
 			return err
 		}
 		return devstack.Run(ctx, getenv, stdout, logger, o)
@@ -80,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "schema version %d, time-series mode %s, %d migration(s) applied\n", res.Version, res.Mode, len(res.Applied))
+		fmt.Fprintf(stdout, "schema version %d, time-series mode %s, %d migration(s) applied\nmode: %s\n", res.Version, res.Mode, len(res.Applied), res.ModeReason)
 		if res.Backfilled {
 			fmt.Fprintln(stdout, "initial aggregate refresh done")
 		}

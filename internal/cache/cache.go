@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,6 +23,10 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*redis.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL cannot be parsed")
 	}
+	// go-redis writes its own messages with the standard library's log package: plain-text
+	// lines in the middle of the JSON log. Route them through ours. (SetLogger sets a
+	// variable of go-redis; every Open of a process passes that process's logger.)
+	redis.SetLogger(slogAdapter{logger})
 	// Short timeouts: a slow cache must cost a request little before we fall back.
 	opt.DialTimeout = 500 * time.Millisecond
 	opt.ReadTimeout = 250 * time.Millisecond
@@ -36,4 +41,12 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*redis.Client, 
 		logger.WarnContext(ctx, "cache: Redis unreachable at start-up, continuing without it until it answers", "error", err.Error())
 	}
 	return c, nil
+}
+
+// slogAdapter is go-redis's logging interface on top of slog (warnings: go-redis logs
+// what went wrong, such as failed dials).
+type slogAdapter struct{ logger *slog.Logger }
+
+func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
+	a.logger.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)), "source", "go-redis")
 }

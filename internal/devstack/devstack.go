@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,11 +54,12 @@ type Options struct {
 
 // Stack describes the running stack.
 type Stack struct {
-	APIURL   string
-	AgentURL string
-	CA       *ca.CA
-	Core     app.Core
-	Auth     *auth.Service
+	APIURL      string
+	AgentURL    string
+	DatabaseURL string // without its password, as the banner prints it (agentsim needs it)
+	CA          *ca.CA
+	Core        app.Core
+	Auth        *auth.Service
 }
 
 // Run starts everything and serves until ctx is cancelled, then stops it all cleanly.
@@ -73,6 +75,25 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 		return getenv(k)
 	}
 
+	if getenv("JWT_SECRET") == "" {
+		secret, err := devSecret(filepath.Join(o.Dir, "jwt_secret"))
+		if err != nil {
+			return err
+		}
+		env["JWT_SECRET"] = secret
+	}
+	// Validate the configuration before starting any server: a bad PORT or SMTP_PORT is
+	// refused at once, not after PostgreSQL and Redis have started. The local servers'
+	// URLs are not known yet; placeholders stand in for them.
+	if _, err := config.Load(func(k string) string {
+		if v := lookup(k); v != "" || k != "DATABASE_URL" {
+			return v
+		}
+		return "postgres://127.0.0.1/optralis"
+	}); err != nil {
+		return err
+	}
+
 	if getenv("DATABASE_URL") == "" {
 		if err := localsvc.EnsurePostgresInstalled(ctx, func(f string, a ...any) { fmt.Fprintf(out, f+"\n", a...) }); err != nil {
 			return err
@@ -85,6 +106,9 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 		if err != nil {
 			return err
 		}
+		if pg.Recovered != 0 {
+			fmt.Fprintf(out, "PostgreSQL: stopped the server (pid %d) a previous run left on %s (it was killed before it could stop it)\n", pg.Recovered, dataDir)
+		}
 		defer func() {
 			if err := pg.Stop(); err != nil {
 				logger.Warn("stopping PostgreSQL", "error", err.Error())
@@ -94,28 +118,30 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 			return err
 		}
 		env["DATABASE_URL"] = pg.URL("optralis")
-		fmt.Fprintf(out, "PostgreSQL: local server on 127.0.0.1:%d, data in %s\n", pg.Port, dataDir)
+		if pg.Timescale {
+			// TimescaleDB is installed on this machine and preloaded: TIMESERIES_MODE=auto
+			// (the default) finds it usable and a new database gets timescale mode.
+			fmt.Fprintf(out, "PostgreSQL: local server on 127.0.0.1:%d with timescaledb preloaded, data in %s\n", pg.Port, dataDir)
+		} else {
+			fmt.Fprintf(out, "PostgreSQL: local server on 127.0.0.1:%d, data in %s (TimescaleDB not installed: postgres mode)\n", pg.Port, dataDir)
+		}
 	}
 	if getenv("REDIS_URL") == "" {
 		if localsvc.RedisAvailable() {
-			r, err := localsvc.StartRedis(ctx, o.RedisPort)
+			r, err := localsvc.StartRedisWithPIDFile(ctx, o.RedisPort, filepath.Join(o.Dir, "redis.pid"))
 			if err != nil {
 				fmt.Fprintf(out, "Redis: could not start (%v); running without the cache\n", err)
 			} else {
 				defer r.Stop()
+				if r.Recovered != 0 {
+					fmt.Fprintf(out, "Redis: stopped the server (pid %d) a previous run left running\n", r.Recovered)
+				}
 				env["REDIS_URL"] = r.URL()
 				fmt.Fprintf(out, "Redis: local server on 127.0.0.1:%d\n", r.Port)
 			}
 		} else {
 			fmt.Fprintln(out, "Redis: redis-server not installed; running without the cache (apt-get install redis-server to add it)")
 		}
-	}
-	if getenv("JWT_SECRET") == "" {
-		secret, err := devSecret(filepath.Join(o.Dir, "jwt_secret"))
-		if err != nil {
-			return err
-		}
-		env["JWT_SECRET"] = secret
 	}
 	cfg, err := config.Load(lookup)
 	if err != nil {
@@ -133,7 +159,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Database: schema version %d, time-series mode %s (%d migrations applied now)\n", mres.Version, mres.Mode, len(mres.Applied))
+	fmt.Fprintf(out, "Database: schema version %d, time-series mode %s (%d migrations applied now)\n  mode: %s\n", mres.Version, mres.Mode, len(mres.Applied), mres.ModeReason)
 	sres, err := seed.Run(ctx, core.Pool, cfg.DefaultAdminPassword, true, now)
 	if err != nil {
 		return err
@@ -200,9 +226,10 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	go func() { defer wg.Done(); runJobs(jobsCtx, m.Jobs, core.Clock, logger) }()
 
 	st := Stack{
-		APIURL:   "http://" + apiLn.Addr().String(),
-		AgentURL: "https://" + agentLn.Addr().String(),
-		CA:       authority, Core: core, Auth: authSvc,
+		APIURL:      "http://" + apiLn.Addr().String(),
+		AgentURL:    "https://" + agentLn.Addr().String(),
+		DatabaseURL: RedactURL(cfg.DatabaseURL),
+		CA:          authority, Core: core, Auth: authSvc,
 	}
 	banner(out, st, sres, demo, o.Dir)
 	if o.Ready != nil {
@@ -324,14 +351,32 @@ func devSecret(path string) (string, error) {
 	return s, os.WriteFile(path, []byte(s+"\n"), 0o600)
 }
 
+// RedactURL is a connection URL without its password (kept out of terminals and logs).
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
 func banner(out io.Writer, st Stack, s seed.Result, demo demoUser, dir string) {
 	fmt.Fprintf(out, `
 Optralis is running.
   API (dashboard, auth, bootstrap, status): %s
   Status page:                              %s/status-page/
   Agent endpoint (mutual TLS, CA in %s):    %s
+  Database (DATABASE_URL for agentsim, job run): %s
   Demo client id: %s
-`, st.APIURL, st.APIURL, filepath.Join(dir, "ca", "ca.crt"), st.AgentURL, s.DemoClientID)
+`, st.APIURL, st.APIURL, filepath.Join(dir, "ca", "ca.crt"), st.AgentURL, st.DatabaseURL, s.DemoClientID)
 	switch {
 	case s.GeneratedPassword != "":
 		fmt.Fprintf(out, "  Platform admin: %s  password: %s   (shown once; change it at first login)\n", seed.AdminEmail, s.GeneratedPassword)

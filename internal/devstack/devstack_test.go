@@ -10,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,6 +182,14 @@ func TestStackWithoutConfiguration(t *testing.T) {
 	if !strings.Contains(out, "PostgreSQL: local server") || !strings.Contains(out, "password: ") {
 		t.Fatalf("first run:\n%s", out)
 	}
+	// agentsim and `job run` need the database URL: the banner prints it.
+	if !strings.Contains(out, "Database (DATABASE_URL for agentsim, job run): postgres://postgres@127.0.0.1:") {
+		t.Fatalf("banner has no database URL:\n%s", out)
+	}
+	// The time-series mode comes with its reason (timescaledb is usable or why not).
+	if !strings.Contains(out, "  mode: TIMESERIES_MODE=auto: the timescaledb extension") {
+		t.Fatalf("banner does not say why the time-series mode was chosen:\n%s", out)
+	}
 	if code, _ := get(t, http.DefaultClient, r.stack.APIURL+"/status"); code != 200 {
 		t.Fatalf("/status: %d", code)
 	}
@@ -193,6 +203,41 @@ func TestStackWithoutConfiguration(t *testing.T) {
 	}
 	if err := r2.stop(); err != nil {
 		t.Fatalf("clean stop: %v", err)
+	}
+	// A clean stop leaves no server of ours running: no pid file, no postmaster.pid.
+	for _, f := range []string{filepath.Join(dir, "redis.pid"), filepath.Join(dir, "pgdata", "postmaster.pid")} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s left after a clean stop", f)
+		}
+	}
+}
+
+// TestInvalidConfigRefusedBeforeServers: a bad PORT is refused before any server starts.
+func TestInvalidConfigRefusedBeforeServers(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"PORT": "70000"}
+	out := &syncBuffer{}
+	err := devstack.Run(context.Background(), func(k string) string { return env[k] }, out, testenv.Discard(), devstack.Options{Dir: dir, AgentPort: 1, PGPort: 1})
+	if err == nil || !strings.Contains(err.Error(), "PORT must be") {
+		t.Fatalf("err = %v, want the PORT refused", err)
+	}
+	if strings.Contains(out.String(), "PostgreSQL") || strings.Contains(out.String(), "Redis") {
+		t.Fatalf("servers started before the configuration was checked:\n%s", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pgdata")); !os.IsNotExist(err) {
+		t.Fatal("a PostgreSQL data directory was created before the configuration was checked")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://postgres@127.0.0.1:54329/optralis?sslmode=disable": "postgres://postgres@127.0.0.1:54329/optralis?sslmode=disable",
+		"postgres://app:s3cret@db:5432/optralis":                       "postgres://app:xxxxx@db:5432/optralis",
+		"postgres://db/optralis?password=s3cret&sslmode=require":       "postgres://db/optralis?password=xxxxx&sslmode=require",
+	} {
+		if got := devstack.RedactURL(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

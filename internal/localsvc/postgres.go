@@ -24,6 +24,11 @@ type Postgres struct {
 	bin     string
 	asUser  string // "" or "postgres" when we are root (initdb refuses to run as root)
 	logFile string
+	// Recovered is the process id of a server a previous run left running on DataDir (it
+	// was killed before it could stop it) and that this start stopped first; 0 if none.
+	Recovered int
+	// Timescale reports that the server was started with timescaledb preloaded.
+	Timescale bool
 }
 
 // ErrNotInstalled means the PostgreSQL server binaries are missing; Hint says how to get them.
@@ -115,14 +120,85 @@ func StartPostgres(ctx context.Context, dataDir string, port int, fast bool) (*P
 		f.Close()
 		_ = pg.chown(pg.logFile)
 	}
+	// A previous run killed with SIGKILL leaves its detached server running on our data
+	// directory (postmaster.pid), and pg_ctl start would then fail: stop it first. The data
+	// directory is ours, so whatever server holds it is ours too.
+	if pid, running := pg.leftover(ctx); running {
+		if out, err := pg.run(ctx, "pg_ctl", "-D", dataDir, "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+			return nil, fmt.Errorf("stopping the PostgreSQL server (pid %d) a previous run left on %s: %v: %s", pid, dataDir, err, tail(out))
+		}
+		pg.Recovered = pid
+	}
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c max_connections=300", port, dataDir)
 	if fast {
 		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
+	if !fast && TimescaleInstalled(bin) {
+		opts += " -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
+		pg.Timescale = true
+	}
+	logStart := fileSize(pg.logFile)
 	if out, err := pg.run(ctx, "pg_ctl", "-D", dataDir, "-l", pg.logFile, "-o", opts, "-w", "-t", "60", "start"); err != nil {
-		return nil, fmt.Errorf("pg_ctl start: %v: %s (log: %s)", err, tail(out), pg.logFile)
+		// pg_ctl only says "exit status 1"; the cause (port in use, ...) is in the server log.
+		return nil, fmt.Errorf("pg_ctl start: %v: %s\nserver log (%s):\n%s", err, tail(out), pg.logFile, logTail(pg.logFile, logStart, 8))
 	}
 	return pg, nil
+}
+
+// leftover reports a server running on the data directory (pg_ctl status exits 0) and its pid.
+func (p *Postgres) leftover(ctx context.Context) (int, bool) {
+	if _, err := os.Stat(filepath.Join(p.DataDir, "postmaster.pid")); err != nil {
+		return 0, false
+	}
+	if _, err := p.run(ctx, "pg_ctl", "-D", p.DataDir, "status"); err != nil {
+		return 0, false // exit 3: not running (a stale postmaster.pid the server ignores)
+	}
+	b, _ := os.ReadFile(filepath.Join(p.DataDir, "postmaster.pid"))
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(first))
+	return pid, true
+}
+
+// TimescaleInstalled reports whether the PostgreSQL of bin has the timescaledb extension
+// installed (its library and control file), so a local server can preload it.
+func TimescaleInstalled(bin string) bool {
+	lib := filepath.Join(filepath.Dir(bin), "lib", "timescaledb.so")
+	if _, err := os.Stat(lib); err != nil {
+		return false
+	}
+	for _, share := range []string{
+		filepath.Join("/usr/share/postgresql", filepath.Base(filepath.Dir(bin))), // Debian
+		filepath.Join(filepath.Dir(bin), "share"),                                // a source build's prefix
+		filepath.Join(filepath.Dir(bin), "share", "postgresql"),
+	} {
+		if _, err := os.Stat(filepath.Join(share, "extension", "timescaledb.control")); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func fileSize(path string) int64 {
+	if fi, err := os.Stat(path); err == nil {
+		return fi.Size()
+	}
+	return 0
+}
+
+// logTail returns the last n lines the server wrote to path after offset from.
+func logTail(path string, from int64, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	if from >= 0 && from <= int64(len(b)) {
+		b = b[from:]
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
 }
 
 // URL is the connection string for database name.

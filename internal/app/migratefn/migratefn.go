@@ -25,6 +25,7 @@ import (
 // Result is what a deploy-time migration reports.
 type Result struct {
 	Mode       string   `json:"mode"`
+	ModeReason string   `json:"mode_reason"`
 	Version    int64    `json:"version"`
 	Applied    []string `json:"applied"`
 	Backfilled bool     `json:"aggregates_backfilled"`
@@ -57,7 +58,7 @@ func migrateWith(ctx context.Context, pool *pgxpool.Pool, mode string, now time.
 	if err != nil {
 		return Result{}, err
 	}
-	out := Result{Mode: res.Mode, Version: res.Version, Applied: res.Applied}
+	out := Result{Mode: res.Mode, ModeReason: res.Reason, Version: res.Version, Applied: res.Applied}
 	if out.Applied == nil {
 		out.Applied = []string{}
 	}
