@@ -6,15 +6,18 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"hash/fnv"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
 
 	"github.com/optralis/optralis/internal/auth"
@@ -38,8 +41,11 @@ type fuzzStack struct {
 	agent  http.Handler
 	routes []routes.Route
 	client string
-	cert   *x509.Certificate
-	calls  atomic.Uint32 // a fresh source address per call: rate limits do not mask handlers
+	token  string // an unlimited install token: "@TOKEN@" in a body
+	csr    string // a valid CSR (PEM): "@CSR@" in a body
+	mu     sync.Mutex
+	cert   *x509.Certificate // replaced when a fuzzed renewal succeeds
+	calls  atomic.Uint32     // a fresh source address per call: rate limits do not mask handlers
 }
 
 // fuzzNow is the stack's (stopped) clock; seeds date their heartbeats just before it.
@@ -70,6 +76,23 @@ func newFuzzStack(tb testing.TB) *fuzzStack {
 		tb.Fatal(err)
 	}
 	s.cert = issued.Cert
+	userTok := s.session(tb)
+	req := httptest.NewRequest("POST", "/api/install-tokens", strings.NewReader(`{"name":"fuzz","max_usage":0}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+userTok)
+	w := httptest.NewRecorder()
+	s.api.ServeHTTP(w, req)
+	var created struct{ Token string }
+	if err := json.Unmarshal(w.Body.Bytes(), &created); w.Code != 201 || err != nil || created.Token == "" {
+		tb.Fatalf("install token: %d %s", w.Code, w.Body.String())
+	}
+	s.token = created.Token
+	csrKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, csrKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.csr = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 	for _, r := range routes.Table() {
 		if r.Access == routes.Public || r.Access == routes.Agent || r.Function == routes.FnAuth {
 			s.routes = append(s.routes, r)
@@ -90,34 +113,66 @@ func (s *fuzzStack) route(name string) routes.Route {
 	return s.routes[int(h.Sum32()%uint32(len(s.routes)))]
 }
 
+// session is the access token of a new user of the client.
+func (s *fuzzStack) session(tb testing.TB) string {
+	tb.Helper()
+	email := "f" + uuid.NewString()[:8] + "@example.com"
+	if _, err := s.d.Auth.CreateUser(context.Background(), auth.NewUser{Email: email, Name: "Fuzz", Role: principal.RoleUser,
+		ClientID: s.client, Password: pw}); err != nil {
+		tb.Fatal(err)
+	}
+	is, err := s.d.Auth.Login(context.Background(), email, pw, auth.Meta{IP: "192.0.2.9"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return is.AccessToken
+}
+
 // call sends body and query to the route, signed in (a fresh session: a fuzzed logout or
 // password change cannot lock out the next input) and with the agent's certificate.
+// "@TOKEN@" and "@CSR@" in a body (JSON string contents) become a valid install token and
+// CSR, so seeds get past those checks to the fields after them; "@NOW@" a heartbeat
+// instant not recorded yet.
 func (s *fuzzStack) call(tb testing.TB, r routes.Route, query string, body []byte) *httptest.ResponseRecorder {
 	tb.Helper()
-	req := httptest.NewRequest(r.Method, r.Path, strings.NewReader(string(body)))
-	req.URL.RawQuery = query
+	csr, _ := json.Marshal(s.csr)
+	b := strings.ReplaceAll(string(body), "@TOKEN@", s.token)
+	b = strings.ReplaceAll(b, "@CSR@", strings.Trim(string(csr), `"`))
 	n := s.calls.Add(1)
+	// A heartbeat instant of its own: an already-recorded one would write nothing.
+	b = strings.ReplaceAll(b, "@NOW@", fuzzNow.Add(-time.Duration(n)*time.Millisecond).Format(time.RFC3339Nano))
+	req := httptest.NewRequest(r.Method, r.Path, strings.NewReader(b))
+	req.URL.RawQuery = query
 	req.RemoteAddr = fmt.Sprintf("10.%d.%d.%d:40000", byte(n>>16), byte(n>>8), byte(n))
 	req.Header.Set("Content-Type", "application/json")
 	h := s.api
 	switch {
 	case r.Access == routes.Agent:
 		h = s.agent
+		s.mu.Lock()
 		req = req.WithContext(identity.WithClientCert(req.Context(), s.cert))
+		s.mu.Unlock()
 	case r.Access == routes.Session:
-		email := "f" + uuid.NewString()[:8] + "@example.com"
-		if _, err := s.d.Auth.CreateUser(context.Background(), auth.NewUser{Email: email, Name: "Fuzz", Role: principal.RoleUser,
-			ClientID: s.client, Password: pw}); err != nil {
-			tb.Fatal(err)
-		}
-		is, err := s.d.Auth.Login(context.Background(), email, pw, auth.Meta{IP: "192.0.2.9"})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+is.AccessToken)
+		req.Header.Set("Authorization", "Bearer "+s.session(tb))
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
+	if r.Path == "/agent/certificate/renew" && w.Code == 200 {
+		// The agent renewed: its old certificate is superseded.
+		var a renewAnswer
+		_ = json.Unmarshal(w.Body.Bytes(), &a)
+		blk, _ := pem.Decode([]byte(a.Certificate))
+		if blk == nil {
+			tb.Fatalf("renewal answer without a certificate: %s", w.Body.String())
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		s.mu.Lock()
+		s.cert = c
+		s.mu.Unlock()
+	}
 	return w
 }
 
