@@ -142,3 +142,38 @@ func p2(p map[string]any, at time.Time) map[string]any {
 	p["recorded_at"] = at.Format(time.RFC3339Nano)
 	return p
 }
+
+// The same in timescale mode (hypertables): the conditional writes and the sanitised
+// JSON behave as in postgres mode.
+func TestAllOrNothingAndBadBytesInTimescaleMode(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{timescale: true})
+	at := e.now.Add(-10 * time.Second)
+	p := payload(at)
+	p["smart"].([]any)[0].(map[string]any)["health_status"] = "PASSED"
+	b, _ := json.Marshal(p)
+	body := strings.Replace(string(b), `"eth0"`, `"eth\u0000`+"\xff"+`"`, 1)
+	if r := e.do("POST", "/agent/heartbeat", e.cert, []byte(body), nil); r.code != 200 {
+		t.Fatalf("heartbeat: %d %s", r.code, r.raw)
+	}
+	p["disks"] = append(p["disks"].([]any), map[string]any{"mount_point": `E:\`})
+	p["metrics"].(map[string]any)["cpu_percent"] = 99.0
+	if r := e.post(p); r.code != 200 {
+		t.Fatalf("conflicting body: %d %s", r.code, r.raw)
+	}
+	want := map[string]int{"metrics": 1, "disk_info": 2, "event_logs": 3, "smart_data": 1}
+	for table, n := range want {
+		if got := e.count(table); got != n {
+			t.Errorf("%s: %d rows, want %d", table, got, n)
+		}
+	}
+	var name, health string
+	if err := e.pool.QueryRow(context.Background(), `SELECT (SELECT data->'interfaces'->0->>'name' FROM machine_collector_data
+		WHERE machine_id = $1 AND collector = 'network'), (SELECT health_status FROM smart_data WHERE machine_id = $1)`,
+		e.machineID).Scan(&name, &health); err != nil {
+		t.Fatal(err)
+	}
+	if name != "eth\uFFFD\uFFFD" || health != "passed" {
+		t.Errorf("stored name %q health %q", name, health)
+	}
+}

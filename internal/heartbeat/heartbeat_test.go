@@ -65,6 +65,8 @@ type options struct {
 	asyncCommit bool
 	// clock is the service's and the guard's clock; nil: the system clock.
 	clock clock.Clock
+	// timescale migrates the database in timescale mode (testenv.Timescale).
+	timescale bool
 }
 
 func setup(t testing.TB, o options) *env {
@@ -72,7 +74,12 @@ func setup(t testing.TB, o options) *env {
 	if o.tier == "" {
 		o.tier = "Pro"
 	}
-	pool := testenv.NewDB(t, migrate.ModePostgres)
+	var pool *pgxpool.Pool
+	if o.timescale {
+		pool = testenv.Timescale(t)
+	} else {
+		pool = testenv.NewDB(t, migrate.ModePostgres)
+	}
 	if o.tracer != nil || o.asyncCommit {
 		cfg := pool.Config()
 		if o.tracer != nil {
