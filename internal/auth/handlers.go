@@ -10,6 +10,7 @@ import (
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/ratelimit"
+	"github.com/optralis/optralis/internal/validate"
 )
 
 // Rate limit buckets. Every request to login, forgot and reset counts (5 per 15 minutes
@@ -102,6 +103,11 @@ func HandleLogin(s *Service) http.Handler {
 		}
 		if in.Email == "" || in.Password == "" {
 			httpx.WriteError(w, r, s.logger, apperr.InvalidFields(map[string]string{"email": "required", "password": "required"}))
+			return
+		}
+		if !validate.Text(in.Email) {
+			// No account can have such an address: saying so reveals nothing.
+			httpx.WriteError(w, r, s.logger, errEmailBytes())
 			return
 		}
 		is, err := s.Login(r.Context(), in.Email, in.Password, m)
@@ -226,6 +232,12 @@ type messageResponse struct {
 	Message string `json:"message"`
 }
 
+// errEmailBytes refuses an email with NUL, control characters or invalid UTF-8 (login,
+// forgot password): PostgreSQL cannot even compare such text, and no account has it.
+func errEmailBytes() error {
+	return apperr.InvalidFields(map[string]string{"email": "must be valid UTF-8 without control characters"})
+}
+
 // ForgotAnswer is the one answer of POST /api/auth/password/forgot.
 const ForgotAnswer = "If an account exists for this address, a password reset link has been sent to it."
 
@@ -248,6 +260,10 @@ func HandleForgotPassword(s *Service) http.Handler {
 		}
 		if in.Email == "" {
 			httpx.WriteError(w, r, s.logger, apperr.InvalidFields(map[string]string{"email": "required"}))
+			return
+		}
+		if !validate.Text(in.Email) {
+			httpx.WriteError(w, r, s.logger, errEmailBytes())
 			return
 		}
 		err := s.RequestReset(r.Context(), in.Email, m)

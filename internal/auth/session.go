@@ -86,7 +86,7 @@ func (s *Service) auditDetached(ctx context.Context, e audit.Entry) {
 func (s *Service) Login(ctx context.Context, email, password string, m Meta) (Issued, error) {
 	email = strings.TrimSpace(email)
 	user, err := User{}, error(ErrNotFound)
-	if email != "" && len(email) <= validate.MaxEmailLen {
+	if email != "" && len(email) <= validate.MaxEmailLen && validate.Text(email) {
 		user, err = userByEmail(ctx, s.pool, email)
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -403,7 +403,7 @@ func (s *Service) acceptable(u User, next string) error {
 func (s *Service) RequestReset(ctx context.Context, email string, m Meta) error {
 	now := s.clock.Now()
 	email = strings.TrimSpace(email)
-	if email == "" || len(email) > validate.MaxEmailLen {
+	if email == "" || len(email) > validate.MaxEmailLen || !validate.Text(email) {
 		return nil
 	}
 	u, err := userByEmail(ctx, s.pool, email)

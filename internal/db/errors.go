@@ -20,6 +20,8 @@ const (
 	InvalidTextRepresentation = "22P02" // invalid_text_representation (e.g. a malformed uuid)
 	NumericValueOutOfRange    = "22003" // numeric_value_out_of_range
 	StringDataRightTruncation = "22001" // string_data_right_truncation (value too long)
+	UntranslatableCharacter   = "22P05" // untranslatable_character (\u0000 in a jsonb value)
+	CharacterNotInRepertoire  = "22021" // character_not_in_repertoire (NUL or invalid UTF-8 in text)
 	SerializationFailure      = "40001" // serialization_failure
 	DeadlockDetected          = "40P01" // deadlock_detected
 	LockNotAvailable          = "55P03" // lock_not_available (also TimescaleDB's concurrent refresh)
@@ -113,6 +115,10 @@ func Default(code string) *apperr.Error {
 		return apperr.New(apperr.Invalid, "a required value is missing")
 	case InvalidTextRepresentation:
 		return apperr.New(apperr.Invalid, "a value is malformed")
+	case UntranslatableCharacter, CharacterNotInRepertoire:
+		// A safety net: handlers check text before it reaches the database, but no path
+		// may answer 500 for bytes a client sent.
+		return apperr.New(apperr.Invalid, "a value contains bytes the database cannot store")
 	case SerializationFailure, DeadlockDetected, LockNotAvailable, QueryCanceled:
 		return apperr.New(apperr.Unavailable, "the database is busy; retry later")
 	case AgentRefused:

@@ -144,13 +144,18 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	assert, args := certs.AssertActive(agent, now)
 	b.Queue(assert, args...)
 	wr.queue(b)
-	changed, dbVersion, err := s.send(ctx, b)
+	changed, dbVersion, fresh, err := s.send(ctx, b)
 	if err != nil {
 		if errors.Is(err, certs.ErrRefused) {
 			// The agent gets one generic 401; the database's reason goes to the log.
 			s.d.Logger.InfoContext(ctx, "agent certificate refused", "reason", err.Error())
 		}
 		return Answer{}, err
+	}
+	if !fresh {
+		// A retry, or another body with an already-recorded recorded_at: nothing written.
+		s.d.Logger.InfoContext(ctx, "heartbeat already recorded; nothing written", "machine_id", agent.MachineID,
+			"recorded_at", p.RecordedAt)
 	}
 	if !cached {
 		version = dbVersion
@@ -164,8 +169,10 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 }
 
 // send runs the batch: pgx pipelines every statement and ends with one Sync, so they run
-// as one implicit transaction in one round trip. Any failure rolls everything back.
-func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version string, err error) {
+// as one implicit transaction in one round trip. Any failure rolls everything back. fresh
+// is false when the heartbeat's (machine, recorded_at) was already recorded (nothing was
+// written but the machine's last_seen).
+func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version string, fresh bool, err error) {
 	n := b.Len()
 	br := s.d.Pool.SendBatch(ctx, b)
 	defer func() {
@@ -175,17 +182,17 @@ func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version
 	}()
 	for i := 0; i < n-1; i++ {
 		if _, err := br.Exec(); err != nil {
-			return false, "", storeError(err)
+			return false, "", false, storeError(err)
 		}
 	}
 	var v *string
-	if err := br.QueryRow().Scan(&changed, &v); err != nil {
-		return false, "", storeError(err)
+	if err := br.QueryRow().Scan(&changed, &v, &fresh); err != nil {
+		return false, "", false, storeError(err)
 	}
 	if v != nil {
 		version = *v
 	}
-	return changed, version, nil
+	return changed, version, fresh, nil
 }
 
 // errUnknownMachine answers an agent whose machine was deleted after the guard admitted it.

@@ -7,7 +7,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// The machine_inventory columns each collector feeds (spec "Colonnes machine_inventory"):
+// The machine_inventory columns each collector feeds (written only by a new heartbeat:
+// see store.go) (spec "Colonnes machine_inventory"):
 // a heartbeat carrying a collector rewrites that collector's columns and no others.
 
 // Security is the part of the security collector the inventory reads.
@@ -62,7 +63,7 @@ const (
 	upsertSecurity = `
 INSERT INTO machine_inventory (machine_id, antivirus_name, antivirus_version, antivirus_enabled, antivirus_updated,
     firewall_enabled, bitlocker_enabled, secure_boot_enabled, ports_open, ports_risky_open, all_ports, risky_ports_details, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13 WHERE current_setting('optralis.heartbeat_new', true) = 'true'
 ON CONFLICT (machine_id) DO UPDATE SET antivirus_name = EXCLUDED.antivirus_name, antivirus_version = EXCLUDED.antivirus_version,
     antivirus_enabled = EXCLUDED.antivirus_enabled, antivirus_updated = EXCLUDED.antivirus_updated,
     firewall_enabled = EXCLUDED.firewall_enabled, bitlocker_enabled = EXCLUDED.bitlocker_enabled,
@@ -71,21 +72,21 @@ ON CONFLICT (machine_id) DO UPDATE SET antivirus_name = EXCLUDED.antivirus_name,
     risky_ports_details = EXCLUDED.risky_ports_details, updated_at = EXCLUDED.updated_at`
 	upsertServices = `
 INSERT INTO machine_inventory (machine_id, services_total, services_running, services_failed, all_services, failed_services, updated_at)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7)
+SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb, $7 WHERE current_setting('optralis.heartbeat_new', true) = 'true'
 ON CONFLICT (machine_id) DO UPDATE SET services_total = EXCLUDED.services_total, services_running = EXCLUDED.services_running,
     services_failed = EXCLUDED.services_failed, all_services = EXCLUDED.all_services,
     failed_services = EXCLUDED.failed_services, updated_at = EXCLUDED.updated_at`
 	upsertSoftware = `
 INSERT INTO machine_inventory (machine_id, software_count, software_details, users_total, users_admin, users_details, updated_at)
-VALUES ($1, $2, $3::jsonb, $4, $5, $6::jsonb, $7)
+SELECT $1, $2, $3::jsonb, $4, $5, $6::jsonb, $7 WHERE current_setting('optralis.heartbeat_new', true) = 'true'
 ON CONFLICT (machine_id) DO UPDATE SET software_count = EXCLUDED.software_count, software_details = EXCLUDED.software_details,
     users_total = EXCLUDED.users_total, users_admin = EXCLUDED.users_admin, users_details = EXCLUDED.users_details, updated_at = EXCLUDED.updated_at`
 	upsertNetwork = `
-INSERT INTO machine_inventory (machine_id, network_interfaces, updated_at) VALUES ($1, $2::jsonb, $3)
+INSERT INTO machine_inventory (machine_id, network_interfaces, updated_at) SELECT $1, $2::jsonb, $3 WHERE current_setting('optralis.heartbeat_new', true) = 'true'
 ON CONFLICT (machine_id) DO UPDATE SET network_interfaces = EXCLUDED.network_interfaces, updated_at = EXCLUDED.updated_at`
 	upsertPatches = `
 INSERT INTO machine_inventory (machine_id, pending_updates, security_updates, reboot_required, patches_auto_update, patches_last_check, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+SELECT $1, $2, $3, $4, $5, $6, $7 WHERE current_setting('optralis.heartbeat_new', true) = 'true'
 ON CONFLICT (machine_id) DO UPDATE SET pending_updates = EXCLUDED.pending_updates, security_updates = EXCLUDED.security_updates,
     reboot_required = EXCLUDED.reboot_required, patches_auto_update = EXCLUDED.patches_auto_update,
     patches_last_check = EXCLUDED.patches_last_check, updated_at = EXCLUDED.updated_at`

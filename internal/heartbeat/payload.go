@@ -89,7 +89,29 @@ const (
 )
 
 var eventLevels = map[string]bool{"critical": true, "error": true, "warning": true, "information": true, "verbose": true}
-var healthStatuses = map[string]bool{"passed": true, "warning": true, "failed": true, "unknown": true}
+
+// healthStatuses maps what agents send as a SMART health status, lower-cased and trimmed,
+// to the stored value (passed, warning, failed, unknown). Agents pass on what smartctl
+// prints ("PASSED", "FAILED!", "OK" for SCSI disks, ...): an agent cannot help it, so the
+// words are normalised rather than refused; a word nobody knows is stored as unknown.
+var healthStatuses = map[string]string{
+	"passed": "passed", "pass": "passed", "ok": "passed", "good": "passed", "healthy": "passed",
+	"warning": "warning", "warn": "warning", "pre-fail": "warning", "prefail": "warning", "degraded": "warning",
+	"failed": "failed", "failed!": "failed", "fail": "failed", "failing_now": "failed", "failing": "failed", "bad": "failed",
+	"unknown": "unknown",
+}
+
+// NormalizeHealth is the stored health status for what an agent sent ("" stays "").
+func NormalizeHealth(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return ""
+	}
+	if v, ok := healthStatuses[s]; ok {
+		return v
+	}
+	return "unknown"
+}
 
 // Retention is how far back a client's heartbeat may be dated (license_retention).
 type Retention struct {
@@ -150,8 +172,15 @@ func (p problems) when(field string, t time.Time, now time.Time, days int) {
 
 // Validate checks everything before anything is written; it returns each bad field with
 // what is wrong ("disks[2].used_percent": "must be between 0 and 100"), nil when valid.
+//
+// Validate also normalises what an agent collects without being able to vouch for it:
+// collector snapshots and SMART attributes (free-form JSON) have \u0000, unpaired
+// surrogates and invalid UTF-8 replaced by U+FFFD (see sanitizeJSON), and SMART health
+// statuses are mapped to the stored words (NormalizeHealth). Every other text field is
+// checked and refused (400 naming it) when PostgreSQL could not store it.
 func (p *Payload) Validate(now time.Time, ret Retention) (map[string]string, *Inventory) {
 	bad := problems{}
+	p.sanitize(bad)
 	bad.when("recorded_at", p.RecordedAt, now, ret.MetricsDays)
 	bad.text("agent_version", p.AgentVersion, 50, false)
 	bad.metrics(p.Metrics)
@@ -167,6 +196,28 @@ func (p *Payload) Validate(now time.Time, ret Retention) (map[string]string, *In
 		return bad, nil
 	}
 	return nil, inv
+}
+
+// sanitize cleans the free-form JSON an agent collects and normalises SMART health words.
+func (p *Payload) sanitize(bad problems) {
+	for name, raw := range p.Collectors {
+		clean, ok := sanitizeJSON(raw)
+		if !ok {
+			bad.add("collectors."+name, "must not nest deeper than %d levels", MaxJSONDepth)
+		}
+		p.Collectors[name] = clean
+	}
+	for i := range p.SMART {
+		s := &p.SMART[i]
+		s.HealthStatus = NormalizeHealth(s.HealthStatus)
+		if len(s.Attributes) > 0 {
+			clean, ok := sanitizeJSON(s.Attributes)
+			if !ok {
+				bad.add(fmt.Sprintf("smart[%d].attributes", i), "must not nest deeper than %d levels", MaxJSONDepth)
+			}
+			s.Attributes = clean
+		}
+	}
 }
 
 func (p problems) metrics(m *Metrics) {
@@ -257,9 +308,6 @@ func (p problems) smart(devices []SMART) {
 		seen[s.Device] = true
 		p.text(f("model"), s.Model, 255, false)
 		p.text(f("serial_number"), s.SerialNumber, 100, false)
-		if s.HealthStatus != "" && !healthStatuses[s.HealthStatus] {
-			p.add(f("health_status"), "must be one of passed, warning, failed, unknown")
-		}
 		p.nonNeg(f("power_on_hours"), s.PowerOnHours)
 		p.nonNeg(f("reallocated_sectors"), s.ReallocatedSectors)
 		p.nonNeg(f("pending_sectors"), s.PendingSectors)

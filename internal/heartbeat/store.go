@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,17 +11,36 @@ import (
 )
 
 // Multi-row inserts (unnest of column arrays): one statement per table whatever the row
-// count. The natural keys make a retried heartbeat insert nothing.
+// count.
+//
+// A heartbeat is all or nothing. The metrics insert (the first write, right after the
+// certificate check) records in a transaction-local setting whether its row was new
+// (markNew); every later write of series rows, collector snapshots and inventory runs
+// only if it was (isNew), and the machine row's last CPU/RAM too. So a heartbeat whose
+// (machine, recorded_at) is already recorded writes no series or inventory at all: an
+// idempotent retry adds nothing, and a different body sent with an already-recorded
+// recorded_at is not merged into the first one. It answers 200 like a retry (the agent
+// resent or re-dated it; a 409 would only make it resend again) and is logged. The machine
+// still counts as seen (last_seen, heartbeat_due_at, agent version, address). The batch
+// is one implicit transaction, so the setting lives exactly as long as the heartbeat, and
+// it still costs one round trip.
 const (
+	// markNew wraps the metrics insert (%s).
+	markNew = `WITH ins AS (%s
+RETURNING 1)
+SELECT set_config('optralis.heartbeat_new', (EXISTS (SELECT FROM ins))::text, true)`
+
 	insertDisks = `
 INSERT INTO disk_info (machine_id, recorded_at, mount_point, device, fs_type, total_gb, used_gb, used_percent, model, interface)
 SELECT $1::uuid, $2::timestamptz, * FROM unnest($3::text[], $4::text[], $5::text[], $6::numeric[], $7::numeric[],
     $8::numeric[], $9::text[], $10::text[])
+WHERE current_setting('optralis.heartbeat_new', true) = 'true'
 ON CONFLICT (machine_id, recorded_at, mount_point) DO NOTHING`
 	insertEvents = `
 INSERT INTO event_logs (machine_id, recorded_at, seq, event_time, log_name, source, event_id, level, message)
 SELECT $1::uuid, $2::timestamptz, * FROM unnest($3::int4[], $4::timestamptz[], $5::text[], $6::text[], $7::int4[],
     $8::text[], $9::text[])
+WHERE current_setting('optralis.heartbeat_new', true) = 'true'
 ON CONFLICT (machine_id, recorded_at, seq) DO NOTHING`
 	insertSMART = `
 INSERT INTO smart_data (machine_id, recorded_at, device, model, serial_number, health_status, temperature_c, power_on_hours,
@@ -28,11 +48,13 @@ INSERT INTO smart_data (machine_id, recorded_at, device, model, serial_number, h
 SELECT $1::uuid, $2::timestamptz, d, m, s, h, t, p, r, pe, u, w, a::jsonb FROM unnest($3::text[], $4::text[], $5::text[],
     $6::text[], $7::int4[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::numeric[], $13::text[])
     AS x (d, m, s, h, t, p, r, pe, u, w, a)
+WHERE current_setting('optralis.heartbeat_new', true) = 'true'
 ON CONFLICT (machine_id, recorded_at, device) DO NOTHING`
 	// A snapshot only moves forward: a late retry of an older heartbeat leaves a newer one.
 	upsertCollectors = `
 INSERT INTO machine_collector_data (machine_id, collector, data, collected_at, updated_at)
 SELECT $1::uuid, c, d::jsonb, $2::timestamptz, $5::timestamptz FROM unnest($3::text[], $4::text[]) AS x (c, d)
+WHERE current_setting('optralis.heartbeat_new', true) = 'true'
 ON CONFLICT (machine_id, collector) DO UPDATE SET data = EXCLUDED.data, collected_at = EXCLUDED.collected_at, updated_at = EXCLUDED.updated_at
 WHERE machine_collector_data.collected_at <= EXCLUDED.collected_at`
 	// The last statement writes the machine row and reads back what the answer needs, so
@@ -45,14 +67,15 @@ WHERE machine_collector_data.collected_at <= EXCLUDED.collected_at`
 	touchMachine = `
 UPDATE machines m SET last_seen = GREATEST(COALESCE(m.last_seen, $2), $2),
     heartbeat_due_at = GREATEST(COALESCE(m.heartbeat_due_at, $6), $6),
-    last_cpu_percent = CASE WHEN $7 >= COALESCE(m.last_metrics_at, '-infinity') THEN $8 ELSE m.last_cpu_percent END,
-    last_ram_percent = CASE WHEN $7 >= COALESCE(m.last_metrics_at, '-infinity') THEN $9 ELSE m.last_ram_percent END,
+    last_cpu_percent = CASE WHEN $7 >= COALESCE(m.last_metrics_at, '-infinity') AND current_setting('optralis.heartbeat_new', true) = 'true' THEN $8 ELSE m.last_cpu_percent END,
+    last_ram_percent = CASE WHEN $7 >= COALESCE(m.last_metrics_at, '-infinity') AND current_setting('optralis.heartbeat_new', true) = 'true' THEN $9 ELSE m.last_ram_percent END,
     last_metrics_at = GREATEST(COALESCE(m.last_metrics_at, $7), $7),
     agent_version = COALESCE(NULLIF($3, ''), m.agent_version), ip_address = COALESCE(NULLIF($4, ''), m.ip_address)
 FROM clients c
 WHERE m.id = $1 AND c.id = m.client_id
 RETURNING GREATEST(m.collector_config_updated_at, c.collector_config_updated_at) > COALESCE(m.last_config_sync, '-infinity'::timestamptz),
-    CASE WHEN $5 THEN (SELECT r.version FROM agent_releases r WHERE r.channel = c.agent_channel) END`
+    CASE WHEN $5 THEN (SELECT r.version FROM agent_releases r WHERE r.channel = c.agent_channel) END,
+    current_setting('optralis.heartbeat_new', true) = 'true'`
 )
 
 // write is one heartbeat's writes.
@@ -74,7 +97,7 @@ func (w write) queue(b *pgx.Batch) {
 		RAMPercent: *m.RAMPercent, RAMUsedBytes: m.RAMUsedBytes, RAMTotalBytes: m.RAMTotalBytes, CPUTemp: m.CPUTemp,
 		BytesRecv: m.BytesRecv, BytesSent: m.BytesSent, PacketLoss: m.PacketLoss, LatencyMS: m.LatencyMS,
 		DiskLatencyMS: m.DiskLatencyMS, UptimeSeconds: m.UptimeSeconds, ProcessCount: m.ProcessCount}})
-	b.Queue(sql, args...)
+	b.Queue(fmt.Sprintf(markNew, sql), args...)
 
 	if n := len(p.Disks); n > 0 {
 		mount, dev, fs, model, iface := make([]string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
