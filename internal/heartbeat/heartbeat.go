@@ -146,9 +146,18 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	wr.queue(b)
 	changed, dbVersion, err := s.send(ctx, b)
 	if err != nil {
-		if errors.Is(err, certs.ErrRefused) {
-			// The agent gets one generic 401; the database's reason goes to the log.
+		switch {
+		case errors.Is(err, certs.ErrRefused):
+			// The agent gets one generic 401; the database's reason goes to the log. Every
+			// reason is final (revoked, superseded, machine deleted, unknown, expired), so
+			// the mark that the guard reads is restored if it was lost: the next request
+			// costs no work.
 			s.d.Logger.InfoContext(ctx, "agent certificate refused", "reason", err.Error())
+			if cert, ok := identity.ClientCert(ctx); ok {
+				s.marks().Refuse(context.WithoutCancel(ctx), now, certs.Refusal{Serial: agent.Serial, Until: cert.NotAfter})
+			}
+		case errors.Is(err, certs.ErrClientDisabled):
+			s.marks().ClientDisabled(context.WithoutCancel(ctx), agent.ClientID, true)
 		}
 		return Answer{}, err
 	}
@@ -262,6 +271,11 @@ func (s *Service) client(ctx context.Context, clientID string) (clientInfo, erro
 	s.clients[clientID] = ci
 	s.mu.Unlock()
 	return ci, nil
+}
+
+// marks are the refusal marks the heartbeat guard reads (certs.RefusingGuard).
+func (s *Service) marks() certs.Marks {
+	return certs.Marks{Store: cache.Store{Redis: s.d.Redis, Prefix: s.d.RedisPrefix, Breaker: s.breaker, Logger: s.d.Logger}}
 }
 
 func (s *Service) versionKey(channel string) string {
