@@ -49,7 +49,17 @@ type Deps struct {
 	RedisPrefix string
 	// Limit is the per-IP heartbeat limit; zero: RateLimit().
 	Limit ratelimit.Limit
+	// LicenceGraceDays is how long after its client's licence expired an agent is still
+	// served (LICENSE_GRACE_DAYS); 0: DefaultLicenceGraceDays, negative: none.
+	LicenceGraceDays int
 }
+
+// DefaultLicenceGraceDays is the grace period of an expired licence.
+const DefaultLicenceGraceDays = 14
+
+// ErrLicenceExpired refuses an agent once its client's licence grace period is over.
+var ErrLicenceExpired = apperr.New(apperr.PaymentRequired,
+	"this client's licence has expired and its grace period is over: renew the licence to resume monitoring")
 
 // Service is long-lived (one per process): it holds the rate limiter and the client cache.
 type Service struct {
@@ -80,6 +90,11 @@ func New(d Deps) *Service {
 	if d.Limit.Burst == 0 {
 		d.Limit = RateLimit()
 	}
+	if d.LicenceGraceDays == 0 {
+		d.LicenceGraceDays = DefaultLicenceGraceDays
+	} else if d.LicenceGraceDays < 0 {
+		d.LicenceGraceDays = 0
+	}
 	return &Service{d: d, limiter: ratelimit.New(d.Redis, d.RedisPrefix+"ratelimit:heartbeat:", d.Clock, d.Logger),
 		clients: map[string]clientInfo{}, breaker: cache.NewBreaker(d.Clock, cache.Pause)}
 }
@@ -92,6 +107,10 @@ type Answer struct {
 	// RenewCertificate asks the agent to renew its certificate (POST
 	// /agent/certificate/renew): the one it presented expires within 30 days.
 	RenewCertificate bool `json:"renew_certificate"`
+	// LicenceExpired: the client's licence has expired; the agent is served until
+	// LicenceGraceUntil, then refused with 402.
+	LicenceExpired    bool       `json:"licence_expired,omitempty"`
+	LicenceGraceUntil *time.Time `json:"licence_grace_until,omitempty"`
 }
 
 // HandleHeartbeat is POST /agent/heartbeat.
@@ -143,8 +162,9 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	// The certificate check heads the batch: a revoked agent aborts it and writes nothing.
 	assert, args := certs.AssertActive(agent, now)
 	b.Queue(assert, args...)
+	b.Queue(assertLicence, agent.ClientID, now, s.d.LicenceGraceDays)
 	wr.queue(b)
-	changed, dbVersion, err := s.send(ctx, b)
+	changed, dbVersion, licence, err := s.send(ctx, b)
 	if err != nil {
 		switch {
 		case errors.Is(err, certs.ErrRefused):
@@ -167,14 +187,19 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	}
 	// From the presented certificate itself: no database read.
 	cert, _ := identity.ClientCert(ctx)
-	return Answer{NextIntervalSeconds: interval,
+	ans := Answer{NextIntervalSeconds: interval,
 		LatestAgentVersion: version, ConfigChanged: changed,
-		RenewCertificate: cert != nil && certs.ShouldRenew(cert.NotAfter, now)}, nil
+		RenewCertificate: cert != nil && certs.ShouldRenew(cert.NotAfter, now)}
+	if licence != nil && !licence.After(now) {
+		until := licence.AddDate(0, 0, s.d.LicenceGraceDays)
+		ans.LicenceExpired, ans.LicenceGraceUntil = true, &until
+	}
+	return ans, nil
 }
 
 // send runs the batch: pgx pipelines every statement and ends with one Sync, so they run
 // as one implicit transaction in one round trip. Any failure rolls everything back.
-func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version string, err error) {
+func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version string, licence *time.Time, err error) {
 	n := b.Len()
 	br := s.d.Pool.SendBatch(ctx, b)
 	defer func() {
@@ -184,17 +209,17 @@ func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version
 	}()
 	for i := 0; i < n-1; i++ {
 		if _, err := br.Exec(); err != nil {
-			return false, "", storeError(err)
+			return false, "", nil, storeError(err)
 		}
 	}
 	var v *string
-	if err := br.QueryRow().Scan(&changed, &v); err != nil {
-		return false, "", storeError(err)
+	if err := br.QueryRow().Scan(&changed, &v, &licence); err != nil {
+		return false, "", nil, storeError(err)
 	}
 	if v != nil {
 		version = *v
 	}
-	return changed, version, nil
+	return changed, version, licence, nil
 }
 
 // errUnknownMachine answers an agent whose machine was deleted after the guard admitted it.
@@ -208,6 +233,7 @@ func storeError(err error) error {
 	return db.Error(err, "heartbeat: batch",
 		db.On(db.AgentRefused, certs.ErrRefused),
 		db.On(db.ClientDisabled, certs.ErrClientDisabled),
+		db.On(db.LicenceExpired, ErrLicenceExpired),
 		db.On(db.ForeignKeyViolation, errUnknownMachine),
 		db.On(db.NoRows, errUnknownMachine))
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -190,5 +191,38 @@ func TestDisabledClientCostsNoWork(t *testing.T) {
 	marks.ClientDisabled(ctx, e.clientID, false)
 	if r := e.post(payload(e.now.Add(-time.Second))); r.code != 200 {
 		t.Fatalf("enabled again: %d %s", r.code, r.raw)
+	}
+}
+
+// An expired licence: agents are served for the grace period (the answer says so), then
+// refused with 402; renewing the licence takes effect on the next heartbeat.
+func TestExpiredLicenceGrace(t *testing.T) {
+	t.Parallel()
+	e := setup(t, options{})
+	ctx := context.Background()
+	setExpiry := func(at time.Time) {
+		t.Helper()
+		if _, err := e.pool.Exec(ctx, `UPDATE clients SET license_expires_at = $2 WHERE id = $1`, e.clientID, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := e.post(payload(e.now.Add(-time.Minute))); r.code != 200 || r.body["licence_expired"] != nil {
+		t.Fatalf("valid licence: %d %s", r.code, r.raw)
+	}
+	expired := e.now.Add(-24 * time.Hour)
+	setExpiry(expired)
+	r := e.post(payload(e.now.Add(-50 * time.Second)))
+	want := expired.AddDate(0, 0, heartbeat.DefaultLicenceGraceDays).UTC().Format(time.RFC3339Nano)
+	if r.code != 200 || r.body["licence_expired"] != true || r.body["licence_grace_until"] != want {
+		t.Fatalf("expired, in grace: %d %s, want licence_expired and grace until %s", r.code, r.raw, want)
+	}
+	setExpiry(e.now.AddDate(0, 0, -heartbeat.DefaultLicenceGraceDays-1))
+	r = e.post(payload(e.now.Add(-40 * time.Second)))
+	if r.code != 402 || !strings.Contains(r.raw, "renew the licence") {
+		t.Fatalf("grace over: %d %s, want 402 with a clear message", r.code, r.raw)
+	}
+	setExpiry(e.now.AddDate(1, 0, 0))
+	if r := e.post(payload(e.now.Add(-30 * time.Second))); r.code != 200 || r.body["licence_expired"] != nil {
+		t.Fatalf("licence renewed: %d %s, want 200 at once", r.code, r.raw)
 	}
 }
