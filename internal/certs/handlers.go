@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -90,12 +91,21 @@ func HandleRevoke(d Deps) http.Handler {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
 		}
+		now := d.Clock.Now()
 		v, revoked, err := Revoke(r.Context(), d.Pool, RevokeRequest{
 			ClientID: p.ClientID, MachineID: id, Reason: reason, UserID: p.UserID, IP: httpx.ClientIP(r),
-		}, d.Clock.Now())
+		}, now)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
+		}
+		// Marked even when it was already revoked: a mark lost earlier is restored.
+		if v.Serial != "" && v.RevokedAt != nil {
+			until := time.Time{}
+			if v.ExpiresAt != nil {
+				until = *v.ExpiresAt
+			}
+			Marks{Store: d.Cache}.Refuse(context.WithoutCancel(r.Context()), now, Refusal{Serial: v.Serial, Until: until})
 		}
 		if revoked {
 			fleetcache.Invalidate(context.WithoutCancel(r.Context()), d.Cache, p.ClientID)

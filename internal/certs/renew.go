@@ -15,9 +15,11 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/cache"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/identity"
 )
 
 // Renewal (POST /agent/certificate/renew), after smallstep's api/renew.go: the agent is
@@ -175,6 +177,7 @@ type RenewDeps struct {
 	CA     *ca.CA // nil: 503
 	Clock  clock.Clock
 	Logger *slog.Logger
+	Cache  cache.Store // the superseded certificate is marked refused for the heartbeat guard
 }
 
 // RenewRequest is the body of POST /agent/certificate/renew.
@@ -220,6 +223,16 @@ func HandleRenew(d RenewDeps) http.Handler {
 			}
 			httpx.WriteError(w, r, d.Logger, err)
 			return
+		}
+		if !res.Replayed {
+			// The presented certificate is superseded: its heartbeats are refused before
+			// their body is read (RefusingGuard); its renewal may still replay (Guard).
+			cert, _ := identity.ClientCert(ctx)
+			refused := Refusal{Serial: a.Serial}
+			if cert != nil {
+				refused.Until = cert.NotAfter
+			}
+			Marks{Store: d.Cache}.Refuse(context.WithoutCancel(ctx), d.Clock.Now(), refused)
 		}
 		d.Logger.InfoContext(ctx, "agent certificate renewed", "client_id", a.ClientID, "machine_id", a.MachineID,
 			"old_serial", a.Serial, "serial", res.Serial, "expires_at", res.ExpiresAt, "replayed", res.Replayed)

@@ -16,6 +16,7 @@ import (
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/cache"
+	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/fleetcache"
@@ -271,6 +272,11 @@ func Update(ctx context.Context, d Deps, id string, c Changes, a Actor) (View, e
 		return View{}, err
 	}
 	d.Auth.Publish(ctx, ended)
+	if c.Active != nil {
+		// The heartbeat guard refuses a disabled client's agents before reading their
+		// bodies; enabling drops the mark (the database stays the authority either way).
+		certs.Marks{Store: d.Cache}.ClientDisabled(context.WithoutCancel(ctx), id, !out.Active)
+	}
 	stored(ctx, d.Cache, out)
 	n, err := MachineCount(ctx, d.Cache, d.Pool, id)
 	if err != nil {

@@ -32,6 +32,9 @@ const (
 	// ClientDisabled is raised by optralis_assert_agent (migration 00006) when the agent's
 	// certificate is fine but its client has been disabled: the agent is refused (403).
 	ClientDisabled = "OA403"
+	// LicenceExpired is raised by optralis_assert_licence (migration 00011) when the
+	// agent's client's licence expired longer ago than the grace period (402).
+	LicenceExpired = "OA402"
 	// NoRows is not a SQLSTATE: it stands for pgx.ErrNoRows (a query that returned no
 	// row) wherever a code is expected, so Error maps it like the others.
 	NoRows = "no_rows"

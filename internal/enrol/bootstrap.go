@@ -246,6 +246,7 @@ func (d Deps) enrol(ctx context.Context, req Request, pub crypto.PublicKey, serv
 	now := d.Clock.Now()
 	hash := tokenhash.Sum(req.Token)
 	var res Result
+	var superseded []string
 	err := db.InTxAt(ctx, d.Pool, now, func(tx *db.Tx) error {
 		var tokenID, clientID, storedHash string
 		var createdBy *string
@@ -316,10 +317,17 @@ func (d Deps) enrol(ctx context.Context, req Request, pub crypto.PublicKey, serv
 			return err
 		}
 		res.Certificate, res.Serial, res.ExpiresAt = string(issued.CertPEM), issued.Serial, issued.ExpiresAt
+		superseded = issued.Superseded
 		return nil
 	})
-	// After the commit: the lists show the machine, the count is read again.
+	// After the commit: the lists show the machine, the count is read again; a re-enrolled
+	// machine's old certificates are refused before their heartbeats' bodies are read.
 	if err == nil {
+		refused := make([]certs.Refusal, len(superseded))
+		for i, s := range superseded {
+			refused[i] = certs.Refusal{Serial: s}
+		}
+		certs.Marks{Store: d.Cache}.Refuse(context.WithoutCancel(ctx), now, refused...)
 		fleetcache.Invalidate(context.WithoutCancel(ctx), d.Cache, res.ClientID)
 	}
 	return res, err

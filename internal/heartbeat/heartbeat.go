@@ -49,7 +49,17 @@ type Deps struct {
 	RedisPrefix string
 	// Limit is the per-IP heartbeat limit; zero: RateLimit().
 	Limit ratelimit.Limit
+	// LicenceGraceDays is how long after its client's licence expired an agent is still
+	// served (LICENSE_GRACE_DAYS); 0: DefaultLicenceGraceDays, negative: none.
+	LicenceGraceDays int
 }
+
+// DefaultLicenceGraceDays is the grace period of an expired licence.
+const DefaultLicenceGraceDays = 14
+
+// ErrLicenceExpired refuses an agent once its client's licence grace period is over.
+var ErrLicenceExpired = apperr.New(apperr.PaymentRequired,
+	"this client's licence has expired and its grace period is over: renew the licence to resume monitoring")
 
 // Service is long-lived (one per process): it holds the rate limiter and the client cache.
 type Service struct {
@@ -80,6 +90,11 @@ func New(d Deps) *Service {
 	if d.Limit.Burst == 0 {
 		d.Limit = RateLimit()
 	}
+	if d.LicenceGraceDays == 0 {
+		d.LicenceGraceDays = DefaultLicenceGraceDays
+	} else if d.LicenceGraceDays < 0 {
+		d.LicenceGraceDays = 0
+	}
 	return &Service{d: d, limiter: ratelimit.New(d.Redis, d.RedisPrefix+"ratelimit:heartbeat:", d.Clock, d.Logger),
 		clients: map[string]clientInfo{}, breaker: cache.NewBreaker(d.Clock, cache.Pause)}
 }
@@ -92,6 +107,10 @@ type Answer struct {
 	// RenewCertificate asks the agent to renew its certificate (POST
 	// /agent/certificate/renew): the one it presented expires within 30 days.
 	RenewCertificate bool `json:"renew_certificate"`
+	// LicenceExpired: the client's licence has expired; the agent is served until
+	// LicenceGraceUntil, then refused with 402.
+	LicenceExpired    bool       `json:"licence_expired,omitempty"`
+	LicenceGraceUntil *time.Time `json:"licence_grace_until,omitempty"`
 }
 
 // HandleHeartbeat is POST /agent/heartbeat.
@@ -143,12 +162,22 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	// The certificate check heads the batch: a revoked agent aborts it and writes nothing.
 	assert, args := certs.AssertActive(agent, now)
 	b.Queue(assert, args...)
+	b.Queue(assertLicence, agent.ClientID, now, s.d.LicenceGraceDays)
 	wr.queue(b)
-	changed, dbVersion, fresh, err := s.send(ctx, b)
+	changed, dbVersion, fresh, licence, err := s.send(ctx, b)
 	if err != nil {
-		if errors.Is(err, certs.ErrRefused) {
-			// The agent gets one generic 401; the database's reason goes to the log.
+		switch {
+		case errors.Is(err, certs.ErrRefused):
+			// The agent gets one generic 401; the database's reason goes to the log. Every
+			// reason is final (revoked, superseded, machine deleted, unknown, expired), so
+			// the mark that the guard reads is restored if it was lost: the next request
+			// costs no work.
 			s.d.Logger.InfoContext(ctx, "agent certificate refused", "reason", err.Error())
+			if cert, ok := identity.ClientCert(ctx); ok {
+				s.marks().Refuse(context.WithoutCancel(ctx), now, certs.Refusal{Serial: agent.Serial, Until: cert.NotAfter})
+			}
+		case errors.Is(err, certs.ErrClientDisabled):
+			s.marks().ClientDisabled(context.WithoutCancel(ctx), agent.ClientID, true)
 		}
 		return Answer{}, err
 	}
@@ -163,16 +192,21 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 	}
 	// From the presented certificate itself: no database read.
 	cert, _ := identity.ClientCert(ctx)
-	return Answer{NextIntervalSeconds: interval,
+	ans := Answer{NextIntervalSeconds: interval,
 		LatestAgentVersion: version, ConfigChanged: changed,
-		RenewCertificate: cert != nil && certs.ShouldRenew(cert.NotAfter, now)}, nil
+		RenewCertificate: cert != nil && certs.ShouldRenew(cert.NotAfter, now)}
+	if licence != nil && !licence.After(now) {
+		until := licence.AddDate(0, 0, s.d.LicenceGraceDays)
+		ans.LicenceExpired, ans.LicenceGraceUntil = true, &until
+	}
+	return ans, nil
 }
 
 // send runs the batch: pgx pipelines every statement and ends with one Sync, so they run
 // as one implicit transaction in one round trip. Any failure rolls everything back. fresh
 // is false when the heartbeat's (machine, recorded_at) was already recorded (nothing was
-// written but the machine's last_seen).
-func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version string, fresh bool, err error) {
+// written but the machine's last_seen); licence is the client's licence expiry.
+func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version string, fresh bool, licence *time.Time, err error) {
 	n := b.Len()
 	br := s.d.Pool.SendBatch(ctx, b)
 	defer func() {
@@ -182,17 +216,17 @@ func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version
 	}()
 	for i := 0; i < n-1; i++ {
 		if _, err := br.Exec(); err != nil {
-			return false, "", false, storeError(err)
+			return false, "", false, nil, storeError(err)
 		}
 	}
 	var v *string
-	if err := br.QueryRow().Scan(&changed, &v, &fresh); err != nil {
-		return false, "", false, storeError(err)
+	if err := br.QueryRow().Scan(&changed, &v, &fresh, &licence); err != nil {
+		return false, "", false, nil, storeError(err)
 	}
 	if v != nil {
 		version = *v
 	}
-	return changed, version, fresh, nil
+	return changed, version, fresh, licence, nil
 }
 
 // errUnknownMachine answers an agent whose machine was deleted after the guard admitted it.
@@ -206,6 +240,7 @@ func storeError(err error) error {
 	return db.Error(err, "heartbeat: batch",
 		db.On(db.AgentRefused, certs.ErrRefused),
 		db.On(db.ClientDisabled, certs.ErrClientDisabled),
+		db.On(db.LicenceExpired, ErrLicenceExpired),
 		db.On(db.ForeignKeyViolation, errUnknownMachine),
 		db.On(db.NoRows, errUnknownMachine))
 }
@@ -269,6 +304,11 @@ func (s *Service) client(ctx context.Context, clientID string) (clientInfo, erro
 	s.clients[clientID] = ci
 	s.mu.Unlock()
 	return ci, nil
+}
+
+// marks are the refusal marks the heartbeat guard reads (certs.RefusingGuard).
+func (s *Service) marks() certs.Marks {
+	return certs.Marks{Store: cache.Store{Redis: s.d.Redis, Prefix: s.d.RedisPrefix, Breaker: s.breaker, Logger: s.d.Logger}}
 }
 
 func (s *Service) versionKey(channel string) string {

@@ -111,7 +111,7 @@ func setup(t testing.TB, o options) *env {
 	}
 	e.hb = heartbeat.New(heartbeat.Deps{Pool: pool, Redis: rc, Clock: clk, Logger: testenv.Discard(),
 		RedisPrefix: prefix, Limit: o.limit})
-	e.core = app.Core{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clk}
+	e.core = app.Core{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clk, KeyPrefix: prefix}
 	h, err := heartbeatfn.New(e.core, e.hb)
 	if err != nil {
 		t.Fatal(err)
@@ -528,6 +528,9 @@ func TestDisabledClientAndDeletedMachine(t *testing.T) {
 	if _, err := e.pool.Exec(ctx, `UPDATE clients SET is_active = TRUE WHERE id = $1`, e.clientID); err != nil {
 		t.Fatal(err)
 	}
+	// As clients.Update does after enabling: the refused heartbeat marked the client
+	// disabled for the guard (certs.Marks); enabling drops the mark.
+	certs.Marks{Store: cache.Store{Redis: e.core.Redis, Prefix: e.prefix}}.ClientDisabled(ctx, e.clientID, false)
 	if r := e.post(payload(e.now)); r.code != 200 {
 		t.Errorf("re-enabled client's heartbeat: %d %s", r.code, r.raw)
 	}

@@ -75,7 +75,11 @@ FROM clients c
 WHERE m.id = $1 AND c.id = m.client_id
 RETURNING GREATEST(m.collector_config_updated_at, c.collector_config_updated_at) > COALESCE(m.last_config_sync, '-infinity'::timestamptz),
     CASE WHEN $5 THEN (SELECT r.version FROM agent_releases r WHERE r.channel = c.agent_channel) END,
-    current_setting('optralis.heartbeat_new', true) = 'true'`
+    current_setting('optralis.heartbeat_new', true) = 'true',
+    c.license_expires_at`
+	// assertLicence refuses (OA402) an agent whose client's licence expired more than the
+	// grace period ago (migrations/00011).
+	assertLicence = `SELECT optralis_assert_licence($1, $2, make_interval(days => $3))`
 )
 
 // write is one heartbeat's writes.

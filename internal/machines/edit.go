@@ -99,9 +99,20 @@ func Update(ctx context.Context, pool *pgxpool.Pool, now time.Time, who Actor, m
 }
 
 // Delete deletes a live machine of the actor's client in one transaction stamped now (see
-// remove). The caller invalidates the client's list caches once it returns.
-func Delete(ctx context.Context, pool *pgxpool.Pool, now time.Time, who Actor, machineID string) error {
-	return db.InTxAt(ctx, pool, now, func(tx *db.Tx) error { return remove(ctx, tx, who, machineID) })
+// remove). The caller invalidates the client's list caches once it returns, and marks the
+// returned refusal (the certificate revoked, if any: Serial "" when none) for the agent
+// guard (certs.Marks).
+func Delete(ctx context.Context, pool *pgxpool.Pool, now time.Time, who Actor, machineID string) (certs.Refusal, error) {
+	var refused certs.Refusal
+	err := db.InTxAt(ctx, pool, now, func(tx *db.Tx) error {
+		var err error
+		refused, err = remove(ctx, tx, who, machineID)
+		return err
+	})
+	if err != nil {
+		return certs.Refusal{}, err
+	}
+	return refused, nil
 }
 
 // update is Update inside tx.
@@ -163,24 +174,29 @@ const DeletionReason = "machine deleted"
 // remove deletes a live machine of the actor's client inside tx: its certificate is
 // revoked first (certs.Revoke ignores deleted machines), then the machine is marked
 // deleted and leaves its groups. Its series stay until the cleanup job purges them.
-func remove(ctx context.Context, tx *db.Tx, who Actor, machineID string) error {
+func remove(ctx context.Context, tx *db.Tx, who Actor, machineID string) (certs.Refusal, error) {
 	var hostname string
 	err := tx.QueryRow(ctx, `SELECT m.hostname FROM machines m WHERE `+liveMachine+` FOR UPDATE`, machineID, who.ClientID).Scan(&hostname)
 	if err != nil {
-		return db.Error(err, "machines: lock", db.On(db.NoRows, ErrNotFound))
+		return certs.Refusal{}, db.Error(err, "machines: lock", db.On(db.NoRows, ErrNotFound))
 	}
-	_, _, err = certs.Revoke(ctx, tx, certs.RevokeRequest{ClientID: who.ClientID, MachineID: machineID,
+	v, _, err := certs.Revoke(ctx, tx, certs.RevokeRequest{ClientID: who.ClientID, MachineID: machineID,
 		Reason: DeletionReason, UserID: who.UserID, IP: who.IP}, tx.Now)
 	if err != nil && !errors.Is(err, certs.ErrNoCertificate) {
-		return err
+		return certs.Refusal{}, err
+	}
+	// The machine's latest certificate, revoked now or before: refused from now on.
+	refused := certs.Refusal{Serial: v.Serial}
+	if v.ExpiresAt != nil {
+		refused.Until = *v.ExpiresAt
 	}
 	if _, err := tx.Exec(ctx, `UPDATE machines SET deleted_at = $2, updated_at = $2 WHERE id = $1`, machineID, tx.Now); err != nil {
-		return db.Error(err, "machines: delete")
+		return certs.Refusal{}, db.Error(err, "machines: delete")
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM machine_group_members WHERE machine_id = $1`, machineID); err != nil {
-		return db.Error(err, "machines: leave groups")
+		return certs.Refusal{}, db.Error(err, "machines: leave groups")
 	}
-	return audit.Log(ctx, tx, tx.Now, audit.Entry{ClientID: who.ClientID, UserID: who.UserID, MachineID: machineID,
+	return refused, audit.Log(ctx, tx, tx.Now, audit.Entry{ClientID: who.ClientID, UserID: who.UserID, MachineID: machineID,
 		Action: "machine_deleted", Details: map[string]any{"hostname": hostname}, IP: who.IP})
 }
 

@@ -141,10 +141,13 @@ func HandleDelete(d Deps) http.Handler {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
 		}
-		if err := Delete(r.Context(), d.Pool, d.Clock.Now(), Actor{ClientID: p.ClientID, UserID: p.UserID, IP: httpx.ClientIP(r)}, id); err != nil {
+		now := d.Clock.Now()
+		refused, err := Delete(r.Context(), d.Pool, now, Actor{ClientID: p.ClientID, UserID: p.UserID, IP: httpx.ClientIP(r)}, id)
+		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
 		}
+		certs.Marks{Store: d.Cache}.Refuse(context.WithoutCancel(r.Context()), now, refused)
 		fleetcache.Invalidate(context.WithoutCancel(r.Context()), d.Cache, p.ClientID)
 		w.WriteHeader(http.StatusNoContent)
 	})

@@ -28,9 +28,10 @@ func Handlers(hb *heartbeat.Service) app.Handlers {
 	}
 }
 
-// Guards checks agents' client certificates.
+// Guards checks agents' client certificates; a heartbeat from a certificate or client
+// marked refused in Redis is refused before its body is read.
 func Guards(core app.Core) app.Guards {
-	return app.Guards{Agent: certs.Guard(core.Pool, core.Clock, core.Logger)}
+	return app.Guards{Agent: certs.RefusingGuard(core.Pool, certs.Marks{Store: core.Cache()}, core.Clock, core.Logger)}
 }
 
 // New serves the heartbeat function's routes.

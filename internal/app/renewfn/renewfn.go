@@ -23,7 +23,8 @@ import (
 // Handlers binds the renew function's routes; authority signs (nil: 503).
 func Handlers(core app.Core, authority *ca.CA) app.Handlers {
 	return app.Handlers{
-		"POST /agent/certificate/renew": certs.HandleRenew(certs.RenewDeps{Pool: core.Pool, CA: authority, Clock: core.Clock, Logger: core.Logger}),
+		"POST /agent/certificate/renew": certs.HandleRenew(certs.RenewDeps{Pool: core.Pool, CA: authority, Clock: core.Clock, Logger: core.Logger,
+			Cache: core.Cache()}),
 	}
 }
 
