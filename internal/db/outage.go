@@ -104,6 +104,9 @@ func WatchOutages(cfg *pgxpool.Config, logger *slog.Logger) *Outages {
 func (o *Outages) Down() bool { return o.state.Load() }
 
 func (o *Outages) observe(ctx context.Context, err error, connecting bool) {
+	if errors.Is(err, context.Canceled) {
+		return // the caller gave up (a client went away): nothing learnt about the server
+	}
 	failed := err != nil && (Unreachable(err) || (connecting && errors.Is(err, context.DeadlineExceeded)))
 	if err != nil && !failed {
 		return // a statement's own error says nothing about availability

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/optralis/optralis/internal/apperr"
@@ -57,5 +60,45 @@ func TestOutageErrorsAreUnavailable(t *testing.T) {
 	}
 	if _, ok := db.AsUnavailable(io.ErrUnexpectedEOF); ok {
 		t.Error("a bare EOF of unknown origin is taken for a database outage")
+	}
+}
+
+// The outage log: one line down, one line up, whatever the number of failures between;
+// a caller that gives up while connecting says nothing about the server.
+func TestOutagesLogTransitionsOnly(t *testing.T) {
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	cfg, err := db.Config("postgres://u@127.0.0.1:1/db", db.ToolProfile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := db.WatchOutages(cfg, logger)
+	tracer := cfg.ConnConfig.Tracer.(pgx.ConnectTracer)
+	ctx := context.Background()
+	_, refused := pgconn.Connect(ctx, "postgres://u@127.0.0.1:1/db?connect_timeout=2")
+	if refused == nil {
+		t.Fatal("connected to port 1")
+	}
+	tracer.TraceConnectEnd(ctx, pgx.TraceConnectEndData{Err: fmt.Errorf("canceled: %w", context.Canceled)})
+	if o.Down() {
+		t.Fatal("a canceled connection attempt marked the database down")
+	}
+	for i := 0; i < 50; i++ {
+		tracer.TraceConnectEnd(ctx, pgx.TraceConnectEndData{Err: refused})
+	}
+	if !o.Down() {
+		t.Fatal("not down after refused connections")
+	}
+	for i := 0; i < 50; i++ {
+		tracer.TraceConnectEnd(ctx, pgx.TraceConnectEndData{})
+	}
+	if o.Down() {
+		t.Fatal("still down after a successful connection")
+	}
+	if n := strings.Count(logs.String(), "database unavailable"); n != 1 {
+		t.Errorf("%d down lines, want 1:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "database available again"); n != 1 {
+		t.Errorf("%d up lines, want 1:\n%s", n, logs.String())
 	}
 }
