@@ -100,9 +100,9 @@ var eventKinds = []struct {
 	file string
 }{
 	// events/httpapi_heartbeat_mtls.json turned into GET /agent/config/collectors: the
-	// samples' heartbeat body is refused (400) before any database access; this request
-	// runs the agent certificate check against the database (a 4xx for the sample's
-	// unknown certificate).
+	// sample's certificate belongs to no machine (the replay test substitutes an enrolled
+	// one), and this request runs the agent certificate check against the database (a 4xx
+	// for the sample's unknown certificate) rather than the heartbeat's in-batch check.
 	{regexp.MustCompile(`HTTP API|HTTPAPI|APIGatewayV2`), "bench/coldstart/events/httpapi_get_collectors.json"},
 	{regexp.MustCompile(`(?i)eventbridge|schedul`), "events/eventbridge_scheduled.json"},
 	{regexp.MustCompile(`\bREST\b|RESTHandler|APIGatewayProxyRequest`), "events/rest_get_status.json"},

@@ -45,6 +45,7 @@ func OpenCore(ctx context.Context, databaseURL, redisURL string, cors []string, 
 	if err != nil {
 		return Core{}, err
 	}
+	db.WatchOutages(pcfg, logger)
 	pool, err := db.Open(ctx, pcfg)
 	if err != nil {
 		return Core{}, err

@@ -23,6 +23,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/optralis/optralis/internal/awsenv"
 )
 
 // Client is the part of the Secrets Manager API this package uses
@@ -127,7 +129,9 @@ func (e *Env) secret(arn string) (string, error) {
 		}
 		e.client = c
 	}
-	out, err := e.client.GetSecretValue(e.ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
+	out, err := awsenv.Call(e.ctx, "Secrets Manager GetSecretValue", func(ctx context.Context) (*secretsmanager.GetSecretValueOutput, error) {
+		return e.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &arn})
+	})
 	if err != nil {
 		return "", err
 	}

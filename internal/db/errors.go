@@ -79,7 +79,8 @@ func On(code string, err *apperr.Error) Case { return Case{Code: code, Err: err}
 // picks the first case whose code matches err, else the default for the named codes
 // (Default); the result wraps both that *apperr.Error (what the client sees, found by
 // apperr.As and errors.Is) and err (the database's text, for the log), prefixed by op.
-// An error with no mapping (connection lost, a bug in the SQL...) is returned wrapped
+// A database outage (Unreachable, or a deadline spent waiting for it) is ErrUnavailable
+// whatever the cases say: a 503, never a 500. An error with no mapping (a bug in the SQL...) is returned wrapped
 // with op only: handlers log it and answer a generic 500. nil stays nil.
 func Error(err error, op string, cases ...Case) error {
 	if err == nil {
@@ -87,6 +88,9 @@ func Error(err error, op string, cases ...Case) error {
 	}
 	if _, ok := apperr.As(err); ok {
 		return err // already mapped (a nested storage call)
+	}
+	if unavailable(err) {
+		return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	}
 	code := Code(err)
 	if code != "" {

@@ -125,7 +125,7 @@ func (s *Service) HandleHeartbeat() http.Handler {
 	})
 }
 
-func (s *Service) heartbeat(r *http.Request) (Answer, error) {
+func (s *Service) heartbeat(r *http.Request) (ans Answer, err error) {
 	ctx := r.Context()
 	agent, ok := certs.AgentFrom(ctx)
 	if !ok {
@@ -137,6 +137,14 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 		e.RetryAfter = ratelimit.RetryAfterSeconds(dec.RetryAfter)
 		return Answer{}, e
 	}
+	// Counted before any work, so a flood costs nothing; given back when the attempt failed
+	// on our side (database outage, internal error), so agents retrying after an outage
+	// do not meet 429s for heartbeats the server never took.
+	defer func() {
+		if err != nil && serverFault(err) {
+			s.limiter.Refund(context.WithoutCancel(ctx), ip, s.d.Limit)
+		}
+	}()
 	body, err := readBody(r.Body, s.d.MaxBodyBytes, &s.gunzip)
 	if err != nil {
 		return Answer{}, err
@@ -200,6 +208,14 @@ func (s *Service) heartbeat(r *http.Request) (Answer, error) {
 		ans.LicenceExpired, ans.LicenceGraceUntil = true, &until
 	}
 	return ans, nil
+}
+
+// serverFault reports an error answered with a 5xx.
+func serverFault(err error) bool {
+	if e, ok := apperr.As(err); ok {
+		return apperr.Status(e.Code) >= 500
+	}
+	return true
 }
 
 // send runs the batch: pgx pipelines every statement and ends with one Sync, so they run

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/optralis/optralis/internal/apperr"
+	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/logging"
 )
 
@@ -31,6 +33,22 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
+
+// UnavailableRetryAfter is the Retry-After of a 503: the error's own figure when it has
+// one, else RetryAfterMin to RetryAfterMax seconds at random, so that a fleet of agents
+// refused during an outage does not come back all in the same second.
+func UnavailableRetryAfter(seconds int) int {
+	if seconds > 0 {
+		return seconds
+	}
+	return RetryAfterMin + rand.IntN(RetryAfterMax-RetryAfterMin+1)
+}
+
+// The range of a 503's jittered Retry-After, in seconds.
+const (
+	RetryAfterMin = 5
+	RetryAfterMax = 15
+)
 
 type errorBody struct {
 	Error errorDetail `json:"error"`
@@ -49,11 +67,19 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	rid := logging.RequestID(r.Context())
 	e, ok := apperr.As(err)
 	if !ok {
+		// A database outage that no storage code mapped is still a 503: the pool's outage
+		// watch (db.WatchOutages) logs it once per outage, not once per request.
+		e, ok = db.AsUnavailable(err)
+	}
+	if !ok {
 		logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 		e = &apperr.Error{Code: apperr.Internal, Message: "internal error"}
 	}
-	if e.Code == apperr.RateLimited && e.RetryAfter > 0 {
+	switch {
+	case e.Code == apperr.RateLimited && e.RetryAfter > 0:
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	case e.Code == apperr.Unavailable:
+		w.Header().Set("Retry-After", strconv.Itoa(UnavailableRetryAfter(e.RetryAfter)))
 	}
 	WriteJSON(w, apperr.Status(e.Code), errorBody{errorDetail{Code: e.Code, Message: e.Message, Fields: e.Fields, RequestID: rid}})
 }

@@ -22,7 +22,7 @@ const (
 	agentCN  = "11111111-1111-1111-1111-111111111111:22222222-2222-2222-2222-222222222222"
 	forgedCN = "99999999-9999-9999-9999-999999999999:99999999-9999-9999-9999-999999999999"
 	// heartbeatJSON is the body of the heartbeat samples (gzipped in the gzip one).
-	heartbeatJSON = `{"agentId":"22222222-2222-2222-2222-222222222222","seq":42,"uptimeSeconds":3600}`
+	heartbeatJSON = `{"recorded_at":"2026-01-01T12:00:00Z","agent_version":"1.4.2","metrics":{"cpu_percent":12.5,"ram_percent":48.0,"ram_used_bytes":4123456789,"ram_total_bytes":8589934592,"uptime_seconds":3600,"process_count":187},"disks":[{"mount_point":"C:\\","fs_type":"NTFS","total_gb":476.3,"used_gb":210.1,"used_percent":44.11}]}`
 )
 
 // echo is what the test handler saw, as it reports it back.
@@ -113,7 +113,7 @@ func newEchoMux(t testing.TB) *http.ServeMux {
 		}
 	}
 	mux.HandleFunc("GET /status", echoHandler)
-	mux.HandleFunc("POST /auth/login", echoHandler)
+	mux.HandleFunc("POST /api/auth/login", echoHandler)
 	mux.HandleFunc("POST /agent/heartbeat", echoHandler)
 	mux.HandleFunc("GET /blob", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")

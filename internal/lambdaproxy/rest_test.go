@@ -53,10 +53,10 @@ func TestRESTGetStatus(t *testing.T) {
 func TestRESTPostLogin(t *testing.T) {
 	e := restEcho(t, readEvent(t, "rest_post_login.json"))
 
-	if e.Method != "POST" || e.Path != "/auth/login" {
+	if e.Method != "POST" || e.Path != "/api/auth/login" {
 		t.Errorf("got %s %s", e.Method, e.Path)
 	}
-	if want := `{"email":"ops@example.com","password":"correct-horse-battery-staple"}`; string(e.Body) != want {
+	if want := `{"email":"ops@example.com","password":"Correct-Horse-Battery-2026"}`; string(e.Body) != want {
 		t.Errorf("body = %q, want %q", e.Body, want)
 	}
 	// A client-supplied X-Request-ID is kept.

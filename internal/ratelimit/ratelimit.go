@@ -86,6 +86,28 @@ func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) Decision {
 	return l.take(ctx, key, lim, 1)
 }
 
+// Refund gives back one attempt counted by Allow for key, never filling the bucket beyond
+// its burst: for attempts that failed on the server's side (a database outage), which
+// must not use up the caller's limit.
+func (l *Limiter) Refund(ctx context.Context, key string, lim Limit) {
+	if l.redis != nil && l.breaker.Ready() {
+		// A negative cost moves the GCRA's theoretical arrival time back by one interval;
+		// a full bucket stays as it is (redis_rate never stores a time before now).
+		_, err := l.redis.AllowN(ctx, l.prefix+key, redis_rate.Limit{Rate: lim.Burst, Burst: lim.Burst, Period: lim.Period}, -1)
+		if err == nil {
+			return
+		}
+		pause := l.breaker.Fail()
+		l.logger.WarnContext(ctx, "ratelimit: Redis unavailable, limiting in process", "error", err.Error(), "retry_in", pause.String())
+	}
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.local[key]; ok && b.lim.TokensAt(now) <= float64(lim.Burst-1) {
+		b.lim.AllowN(now, -1)
+	}
+}
+
 // Peek tells whether an attempt for key would be allowed now, without counting one.
 func (l *Limiter) Peek(ctx context.Context, key string, lim Limit) Decision {
 	return l.take(ctx, key, lim, 0)

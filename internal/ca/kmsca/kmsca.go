@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"github.com/optralis/optralis/internal/awsenv"
 	"github.com/optralis/optralis/internal/ca"
 )
 
@@ -43,9 +44,11 @@ func NewKMSSigner(ctx context.Context, api KMSAPI, keyID string) (*KMSSigner, er
 	if keyID == "" {
 		return nil, errors.New("kmsca: KMS key id is empty")
 	}
-	out, err := api.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(keyID)})
+	out, err := awsenv.Call(ctx, "kmsca: KMS GetPublicKey", func(ctx context.Context) (*kms.GetPublicKeyOutput, error) {
+		return api.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: aws.String(keyID)})
+	})
 	if err != nil {
-		return nil, fmt.Errorf("kmsca: KMS GetPublicKey: %w", err)
+		return nil, err
 	}
 	if out.KeySpec != types.KeySpecEccNistP256 || out.KeyUsage != types.KeyUsageTypeSignVerify {
 		return nil, fmt.Errorf("kmsca: KMS key %s is %s/%s; an ECC_NIST_P256 SIGN_VERIFY key is required", keyID, out.KeySpec, out.KeyUsage)
@@ -75,16 +78,18 @@ func (s *KMSSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 	if len(digest) != crypto.SHA256.Size() {
 		return nil, fmt.Errorf("kmsca: digest is %d bytes, a SHA-256 digest is %d", len(digest), crypto.SHA256.Size())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	defer cancel()
-	out, err := s.api.Sign(ctx, &kms.SignInput{
-		KeyId:            aws.String(s.keyID),
-		Message:          digest,
-		MessageType:      types.MessageTypeDigest,
-		SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256,
+	// crypto.Signer carries no context: the request's deadline cannot reach here, so the
+	// call has its own.
+	out, err := awsenv.CallWithin(context.Background(), s.timeout, "kmsca: KMS Sign", func(ctx context.Context) (*kms.SignOutput, error) {
+		return s.api.Sign(ctx, &kms.SignInput{
+			KeyId:            aws.String(s.keyID),
+			Message:          digest,
+			MessageType:      types.MessageTypeDigest,
+			SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256,
+		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("kmsca: KMS Sign: %w", err)
+		return nil, err
 	}
 	if !ecdsa.VerifyASN1(s.pub, digest, out.Signature) {
 		return nil, errors.New("kmsca: KMS returned a signature that does not verify")
