@@ -200,7 +200,7 @@ func (s *Service) heartbeat(r *http.Request) (ans Answer, err error) {
 	}
 	// From the presented certificate itself: no database read.
 	cert, _ := identity.ClientCert(ctx)
-	ans := Answer{NextIntervalSeconds: interval,
+	ans = Answer{NextIntervalSeconds: interval,
 		LatestAgentVersion: version, ConfigChanged: changed,
 		RenewCertificate: cert != nil && certs.ShouldRenew(cert.NotAfter, now)}
 	if licence != nil && !licence.After(now) {
