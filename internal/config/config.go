@@ -14,6 +14,7 @@ const MinJWTSecretLen = 32
 
 // Config is everything the functions and the local server read from the environment.
 type Config struct {
+	LicenceGraceDays     int // LICENSE_GRACE_DAYS: agents of an expired licence are served this long
 	DatabaseURL          string
 	JWTSecret            []byte
 	CORSAllowedOrigins   []string // empty: no cross-origin access
@@ -72,6 +73,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.DashboardURL, err = Dashboard(getenv, c.CORSAllowedOrigins); err != nil {
+		return Config{}, err
+	}
+	if c.LicenceGraceDays, err = LicenceGraceDays(getenv); err != nil {
 		return Config{}, err
 	}
 	if c.SES, err = LoadSES(getenv); err != nil {

@@ -193,7 +193,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	}
 	authSvc := authfn.NewService(core, authfn.Settings{Secret: cfg.JWTSecret, SMTP: cfg.SMTP, Dev: true})
 	m, err := monolith.New(core, monolith.Services{
-		Auth: authSvc, Heartbeat: heartbeatfn.NewService(core), CA: authority, Enrolment: enrolment, AI: cfg.AI, Uptime: uptime,
+		Auth: authSvc, Heartbeat: heartbeatfn.NewServiceWithGrace(core, cfg.LicenceGraceDays), CA: authority, Enrolment: enrolment, AI: cfg.AI, Uptime: uptime,
 		Mail: mail.MessageFromConfig(cfg.SMTP, logger), DashboardURL: cfg.DashboardURL,
 	})
 	if err != nil {

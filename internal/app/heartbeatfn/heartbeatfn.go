@@ -9,6 +9,7 @@ import (
 
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/heartbeat"
 	"github.com/optralis/optralis/internal/routes"
 )
@@ -16,8 +17,17 @@ import (
 // NewService is the heartbeat ingest over core, built once per process (it holds the rate
 // limiter's in-process fallback and the client cache).
 func NewService(core app.Core) *heartbeat.Service {
+	return NewServiceWithGrace(core, config.DefaultLicenceGraceDays)
+}
+
+// NewServiceWithGrace is NewService serving the agents of an expired licence for
+// graceDays more days (LICENSE_GRACE_DAYS; 0: not at all).
+func NewServiceWithGrace(core app.Core, graceDays int) *heartbeat.Service {
+	if graceDays == 0 {
+		graceDays = -1 // heartbeat.Deps: negative is none, 0 its default
+	}
 	return heartbeat.New(heartbeat.Deps{Pool: core.Pool, Redis: core.Redis, Clock: core.Clock, Logger: core.Logger,
-		RedisPrefix: core.KeyPrefix})
+		RedisPrefix: core.KeyPrefix, LicenceGraceDays: graceDays})
 }
 
 // Handlers binds the heartbeat function's routes.
@@ -41,6 +51,8 @@ func New(core app.Core, hb *heartbeat.Service) (http.Handler, error) {
 
 // Open is the Lambda's cold start.
 func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (app.Function, error) {
-	return app.OpenHTTP(ctx, routes.FnHeartbeat, getenv, stdout, nil,
-		func(core app.Core) (http.Handler, error) { return New(core, NewService(core)) })
+	var grace int
+	return app.OpenHTTP(ctx, routes.FnHeartbeat, getenv, stdout,
+		func(getenv func(string) string) (err error) { grace, err = config.LicenceGraceDays(getenv); return err },
+		func(core app.Core) (http.Handler, error) { return New(core, NewServiceWithGrace(core, grace)) })
 }
