@@ -16,6 +16,7 @@ import (
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
 	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/ca"
+	"github.com/optralis/optralis/internal/ca/kmsca"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clients"
 	"github.com/optralis/optralis/internal/config"
@@ -143,7 +144,7 @@ func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (ap
 			return err
 		},
 		func(core app.Core) (http.Handler, error) {
-			authority, err := bootstrapfn.OpenCA(ctx, getenv, e)
+			authority, err := kmsca.Open(ctx, getenv, e.CAKMSKeyID, e.CACertPEM)
 			if err != nil {
 				return nil, err
 			}

@@ -5,15 +5,11 @@ package bootstrapfn
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/optralis/optralis/internal/agentreq"
 	"github.com/optralis/optralis/internal/app"
-	"github.com/optralis/optralis/internal/awsenv"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/ca/kmsca"
 	"github.com/optralis/optralis/internal/config"
@@ -48,31 +44,13 @@ func New(core app.Core, authority *ca.CA, e config.Enrolment) (http.Handler, err
 	return app.Bind(routes.Of(routes.FnBootstrap), Handlers(core, Enrolment(core, authority, e)), app.Guards{}, core)
 }
 
-// OpenCA is the machine CA of a deployed function: its certificate from CA_CERT_PEM and its
-// key in KMS (CA_KMS_KEY_ARN), which signs through kms:Sign without the key ever entering
-// the function. Without that configuration there is none (the local stack passes its own).
-func OpenCA(ctx context.Context, getenv func(string) string, e config.Enrolment) (*ca.CA, error) {
-	if e.CAKMSKeyID == "" {
-		return nil, nil
-	}
-	awsCfg, err := awsenv.Config(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("machine CA: AWS configuration: %w", err)
-	}
-	authority, err := kmsca.FromKMS(ctx, kms.NewFromConfig(awsCfg), e.CAKMSKeyID, e.CACertPEM)
-	if err != nil {
-		return nil, fmt.Errorf("machine CA: %w", err)
-	}
-	return authority, nil
-}
-
 // Open is the Lambda's cold start.
 func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (app.Function, error) {
 	var e config.Enrolment
 	return app.OpenHTTP(ctx, routes.FnBootstrap, getenv, stdout,
 		func(getenv func(string) string) (err error) { e, err = config.LoadEnrolment(getenv); return err },
 		func(core app.Core) (http.Handler, error) {
-			authority, err := OpenCA(ctx, getenv, e)
+			authority, err := kmsca.Open(ctx, getenv, e.CAKMSKeyID, e.CACertPEM)
 			if err != nil {
 				return nil, err
 			}

@@ -106,3 +106,22 @@ func FromKMS(ctx context.Context, api KMSAPI, keyID string, certPEM []byte) (*ca
 	}
 	return ca.WithSigner(certPEM, signer)
 }
+
+// Open is the machine CA of a deployed function: its certificate (CA_CERT_PEM) and its key
+// in KMS (CA_KMS_KEY_ARN), which signs through kms:Sign without the key ever entering the
+// function. Without a key there is none (nil: the local stack passes its own; the signing
+// routes answer 503).
+func Open(ctx context.Context, getenv func(string) string, keyID string, certPEM []byte) (*ca.CA, error) {
+	if keyID == "" {
+		return nil, nil
+	}
+	awsCfg, err := awsenv.Config(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("machine CA: AWS configuration: %w", err)
+	}
+	authority, err := FromKMS(ctx, kms.NewFromConfig(awsCfg), keyID, certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("machine CA: %w", err)
+	}
+	return authority, nil
+}
