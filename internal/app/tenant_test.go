@@ -24,6 +24,8 @@ import (
 // tenant is one client with a resource of each kind that exists.
 type tenant struct {
 	ClientID, UserID, Email, MachineID, Hostname, GroupID, InstallTokenID, CertificateID string
+	// alerting: rules, windows, alerts (issue 13)
+	AlertRuleID, WindowID, AlertID string
 }
 
 func newTenant(t *testing.T, s *stack, name string) tenant {
@@ -50,12 +52,21 @@ func newTenant(t *testing.T, s *stack, name string) tenant {
 		&tn.InstallTokenID, tn.ClientID, "token-"+name, s.clock.Now().Add(15*time.Minute), tn.UserID)
 	q(`INSERT INTO client_certificates (client_id, machine_id, serial, issued_at, expires_at, created_by) VALUES ($1, $2, md5(random()::text), $3, $4, $5) RETURNING id`,
 		&tn.CertificateID, tn.ClientID, tn.MachineID, s.clock.Now().Add(-time.Hour), s.clock.Now().AddDate(1, 0, 0), tn.UserID)
+	// alerting: rules, windows, alerts (issue 13)
+	q(`INSERT INTO alert_rules (client_id, name, kind, metric, threshold, scope_group_id, created_at, updated_at)
+		VALUES ($1, $2, 'metric', 'cpu', 90, $3, $4, $4) RETURNING id`, &tn.AlertRuleID, tn.ClientID, "rule-"+name, tn.GroupID, s.clock.Now())
+	q(`INSERT INTO maintenance_windows (client_id, name, scope_machine_id, starts_at, duration_seconds, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, 3600, $4, $4) RETURNING id`, &tn.WindowID, tn.ClientID, "window-"+name, tn.MachineID, s.clock.Now())
+	q(`INSERT INTO alert_rule_history (client_id, machine_id, rule_id, rule_name, metric_type, severity, state, started_at, triggered_at)
+		VALUES ($1, $2, $3, $4, 'cpu', 'warning', 'firing', $5, $5) RETURNING id`, &tn.AlertID, tn.ClientID, tn.MachineID, tn.AlertRuleID,
+		"rule-"+name, s.clock.Now().Add(-time.Minute))
 	return tn
 }
 
 // secrets are the strings of tenant B that must never reach tenant A.
 func (tn tenant) secrets() []string {
-	return []string{tn.ClientID, tn.UserID, tn.Email, tn.MachineID, tn.Hostname, tn.GroupID, tn.InstallTokenID, tn.CertificateID}
+	return []string{tn.ClientID, tn.UserID, tn.Email, tn.MachineID, tn.Hostname, tn.GroupID, tn.InstallTokenID, tn.CertificateID,
+		tn.AlertRuleID, tn.WindowID, tn.AlertID}
 }
 
 // resourceIDs maps the collection a path parameter follows (".../machines/{id}") to B's
@@ -69,6 +80,10 @@ func (tn tenant) resourceIDs() map[string]string {
 		"certificates":   tn.CertificateID,
 		"users":          tn.UserID,
 		"clients":        tn.ClientID,
+		// alerting: rules, windows, alerts (issue 13)
+		"alert-rules":         tn.AlertRuleID,
+		"maintenance-windows": tn.WindowID,
+		"alerts":              tn.AlertID,
 	}
 }
 
@@ -79,6 +94,10 @@ var requestBodies = map[string]string{
 	"PATCH /api/machines/{id}":      `{"display_name":"renamed","notes":"n"}`,
 	"PATCH /api/groups/{id}":        `{"name":"renamed","color":"#123456"}`,
 	"PUT /api/groups/{id}/machines": `{"machine_ids":[]}`,
+	// alerting: rules, windows, alerts (issue 13)
+	"PATCH /api/alert-rules/{id}":         `{"name":"renamed","severity":"critical"}`,
+	"PATCH /api/maintenance-windows/{id}": `{"name":"renamed","duration_seconds":120}`,
+	"POST /api/alerts/{id}/acknowledge":   `{"comment":"mine now"}`,
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
@@ -210,6 +229,14 @@ func (c *isolationCheck) run(rows []routes.Route, h http.Handler) (covered []str
 		     + (SELECT count(*) FROM users WHERE client_id = $5 AND is_active)`,
 		b.MachineID, b.GroupID, b.InstallTokenID, b.CertificateID, b.ClientID).Scan(&n); err != nil || n != 5 {
 		c.errorf("client B's resources changed (%d of 5 intact): %v", n, err)
+	}
+	// alerting: rules, windows, alerts (issue 13)
+	if err := c.s.d.Pool.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM alert_rules WHERE id = $1 AND client_id = $4 AND name = 'rule-b' AND severity = 'warning')
+		     + (SELECT count(*) FROM maintenance_windows WHERE id = $2 AND client_id = $4 AND name = 'window-b' AND duration_seconds = 3600)
+		     + (SELECT count(*) FROM alert_rule_history WHERE id = $3 AND client_id = $4 AND state = 'firing' AND acknowledged_at IS NULL)`,
+		b.AlertRuleID, b.WindowID, b.AlertID, b.ClientID).Scan(&n); err != nil || n != 3 {
+		c.errorf("client B's alerting rows changed (%d of 3 intact): %v", n, err)
 	}
 	return covered
 }

@@ -21,6 +21,20 @@ type Details struct {
 	Disks         []Disk            `json:"disks"`          // the newest heartbeat's disks
 	Inventory     *InventorySummary `json:"inventory"`      // null until the agent reports one
 	Drift         []Drift           `json:"drift"`          // metrics whose drift is detected
+	Alerts        []FiringAlert     `json:"alerts"`         // firing now, worst and newest first
+}
+
+// FiringAlert is a firing alert of the machine (GET /api/alerts/{id} has the rest).
+type FiringAlert struct {
+	ID             string     `json:"id"`
+	RuleID         *string    `json:"rule_id"` // null once the rule was deleted
+	RuleName       string     `json:"rule_name"`
+	Severity       string     `json:"severity"`
+	StartedAt      *time.Time `json:"started_at"`
+	TriggeredAt    *time.Time `json:"triggered_at"`
+	LastValue      *float64   `json:"last_value"`
+	Threshold      *float64   `json:"threshold"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at"`
 }
 
 // Machine is the machine row as the dashboard shows it.
@@ -132,6 +146,17 @@ type Drift struct {
 // ErrNotFound answers a machine that does not exist, is another client's, or is deleted.
 var ErrNotFound = certs.ErrMachineNotFound
 
+// firingAlertsSQL is the machine's firing alerts as a JSON array, critical first, then the
+// newest. It rides on the inventory query: a details request stays at four queries, the
+// Lambda pool's size.
+const firingAlertsSQL = `COALESCE((SELECT json_agg(json_build_object('id', h.id, 'rule_id', h.rule_id,
+	    'rule_name', COALESCE(r.name, h.rule_name), 'severity', h.severity, 'started_at', h.started_at,
+	    'triggered_at', h.triggered_at, 'last_value', h.last_value, 'threshold', h.threshold,
+	    'acknowledged_at', h.acknowledged_at)
+	    ORDER BY CASE h.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, h.triggered_at DESC, h.id)
+	  FROM alert_rule_history h LEFT JOIN alert_rules r ON r.id = h.rule_id AND r.client_id = h.client_id
+	  WHERE h.machine_id = m.id AND h.client_id = m.client_id AND h.state = 'firing'), '[]')`
+
 // liveMachine scopes a details query: $1 the machine, $2 the caller's client.
 const liveMachine = `m.id = $1 AND m.client_id = $2 AND m.deleted_at IS NULL`
 
@@ -223,14 +248,15 @@ func GetDetails(ctx context.Context, pool *pgxpool.Pool, clientID, machineID str
 			           'baseline_stddev', b.baseline_stddev, 'baseline_p95', b.baseline_p95, 'current_value', b.current_value,
 			           'z_score', b.z_score, 'drift_severity', b.drift_severity, 'drift_explanation', b.drift_explanation,
 			           'last_updated', b.last_updated) ORDER BY b.metric_type)
-			         FROM metric_baselines b WHERE b.machine_id = m.id AND b.drift_detected), '[]')
+			         FROM metric_baselines b WHERE b.machine_id = m.id AND b.drift_detected), '[]'),
+			       `+firingAlertsSQL+`
 			FROM machines m LEFT JOIN machine_inventory i ON i.machine_id = m.id
 			WHERE `+liveMachine, machineID, clientID).
 			Scan(&present, &x.AntivirusName, &x.AntivirusVersion, &x.AntivirusEnabled, &x.AntivirusUpdated,
 				&x.FirewallEnabled, &x.BitlockerEnabled, &x.SecureBootEnabled, &x.ServicesTotal, &x.ServicesRunning,
 				&x.ServicesFailed, &x.SoftwareCount, &x.UsersTotal, &x.UsersAdmin, &x.PortsOpen, &x.PortsRiskyOpen,
 				&x.PendingUpdates, &x.SecurityUpdates, &x.RebootRequired, &x.PatchesAutoUpdate, &x.PatchesLastCheck,
-				&x.UpdatedAt, &d.Drift)
+				&x.UpdatedAt, &d.Drift, &d.Alerts)
 		switch {
 		case db.IsNoRows(err):
 			return nil // the machine query answers the 404

@@ -39,7 +39,15 @@ type Row struct {
 	CertStatus    certs.Status `json:"cert_status"`
 	CertExpiresAt *time.Time   `json:"cert_expires_at"`
 	Groups        []Group      `json:"groups"`
+	Alerts        AlertSummary `json:"alerts"`
 	CreatedAt     time.Time    `json:"created_at"`
+}
+
+// AlertSummary is a machine's firing alerts as a list row shows them: how many, and the
+// worst severity among them (null when none fires).
+type AlertSummary struct {
+	Firing   int     `json:"firing"`
+	Severity *string `json:"severity"`
 }
 
 // Page is a list answer.
@@ -63,6 +71,12 @@ func (a *args) add(v any) string {
 const groupsSQL = `COALESCE((SELECT json_agg(json_build_object('id', g.id, 'name', g.name, 'color', g.color) ORDER BY LOWER(g.name), g.id)
 		FROM machine_group_members gm JOIN machine_groups g ON g.id = gm.group_id AND g.client_id = gm.client_id
 		WHERE gm.machine_id = m.id), '[]')`
+
+// alertsSQL is a machine's firing alerts as {"firing": n, "severity": worst or null}; the
+// partial index idx_alert_rule_history_machine_firing answers it per row.
+const alertsSQL = `(SELECT json_build_object('firing', count(*),
+		'severity', (ARRAY['info', 'warning', 'critical'])[max(CASE h.severity WHEN 'info' THEN 1 WHEN 'warning' THEN 2 WHEN 'critical' THEN 3 END)])
+		FROM alert_rule_history h WHERE h.machine_id = m.id AND h.client_id = m.client_id AND h.state = 'firing')`
 
 // where is the query's filters over the client's live machines.
 func (q ListQuery) where(a *args, clientID string, now time.Time) string {
@@ -106,10 +120,11 @@ func List(ctx context.Context, pool *pgxpool.Pool, store cache.Store, clientID s
 	}
 	sql := fmt.Sprintf(`
 		SELECT m.id, m.hostname, m.display_name, %s, m.last_seen, m.last_cpu_percent, m.last_ram_percent,
-		       m.os, m.os_version, m.arch, m.agent_version, m.ip_address, %s, m.cert_expires_at, %s, m.created_at, %s
+		       m.os, m.os_version, m.arch, m.agent_version, m.ip_address, %s, m.cert_expires_at, %s, %s, m.created_at, %s
 		FROM machines m WHERE %s
-		ORDER BY %[4]s %[6]s, m.id %[6]s LIMIT %[7]s`,
-		statusSQL(a.add(now)), certStatusSQL(a.add(now), a.add(expiringBefore(now))), groupsSQL, key.expr, where, order, a.add(q.Limit+1))
+		ORDER BY %[5]s %[7]s, m.id %[7]s LIMIT %[8]s`,
+		statusSQL(a.add(now)), certStatusSQL(a.add(now), a.add(expiringBefore(now))), groupsSQL, alertsSQL, key.expr, where, order,
+		a.add(q.Limit+1))
 
 	var page Page
 	var lastKey string
@@ -126,7 +141,7 @@ func List(ctx context.Context, pool *pgxpool.Pool, store cache.Store, clientID s
 			var sortValue any
 			if err := rows.Scan(&r.ID, &r.Hostname, &r.DisplayName, &r.Status, &r.LastSeen, &r.CPUPercent, &r.RAMPercent,
 				&r.OS, &r.OSVersion, &r.Arch, &r.AgentVersion, &r.IPAddress, &r.CertStatus, &r.CertExpiresAt, &r.Groups,
-				&r.CreatedAt, &sortValue); err != nil {
+				&r.Alerts, &r.CreatedAt, &sortValue); err != nil {
 				return db.Error(err, "machines: list")
 			}
 			if len(page.Machines) == q.Limit {

@@ -155,6 +155,21 @@ func Table() []Route {
 		{Function: FnAdmin, Method: get, Path: "/api/admin/agent-versions", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: put, Path: "/api/admin/agent-versions/{channel}", Access: PlatformAdmin},
 
+		// alerting: rules, windows, alerts (issue 13)
+		{Function: FnAdmin, Method: get, Path: "/api/alert-rules", Access: User},
+		{Function: FnAdmin, Method: post, Path: "/api/alert-rules", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/alert-rules/{id}", Access: User},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/alert-rules/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: del, Path: "/api/alert-rules/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/maintenance-windows", Access: User},
+		{Function: FnAdmin, Method: post, Path: "/api/maintenance-windows", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/maintenance-windows/{id}", Access: User},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/maintenance-windows/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: del, Path: "/api/maintenance-windows/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/alerts", Access: User},
+		{Function: FnAdmin, Method: get, Path: "/api/alerts/{id}", Access: User},
+		{Function: FnAdmin, Method: post, Path: "/api/alerts/{id}/acknowledge", Access: User},
+
 		{Function: FnAdmin, Method: get, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: put, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: get, Path: "/api/admin/windows-builds", Access: PlatformAdmin},

@@ -63,6 +63,9 @@ func Handlers(core app.Core, a *auth.Service, d enrol.Deps, e config.Enrolment) 
 		// groups, agent releases
 		groupHandlers(core),
 
+		// alerting: rules, windows, alerts (issue 13)
+		alertingHandlers(core),
+
 		app.Handlers{
 			"POST /api/install-tokens":                   enrol.HandleCreateToken(d),
 			"GET /api/install-tokens":                    enrol.HandleListTokens(d),
