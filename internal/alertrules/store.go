@@ -96,6 +96,14 @@ func CheckScope(ctx context.Context, q db.Querier, clientID string, groupID, mac
 	return nil
 }
 
+// sent is a scope member's new value when the body names one.
+func sent(f field[string]) *string {
+	if f.Set {
+		return f.V
+	}
+	return nil
+}
+
 // writeCases map what the schema refuses that validation should have caught first.
 var writeCases = []db.Case{db.On(db.ForeignKeyViolation, errScope)}
 
@@ -172,7 +180,9 @@ func Update(ctx context.Context, pool *pgxpool.Pool, a Actor, id string, p Patch
 		bad := map[string]string{}
 		s := p.Apply(old.Spec, bad)
 		if len(bad) == 0 {
-			if err := CheckScope(ctx, tx, a.ClientID, s.GroupID, s.MachineID, bad); err != nil {
+			// Only a scope this body names is checked: a rule kept on a machine deleted
+			// since stays editable (the machine's purge deletes the rule).
+			if err := CheckScope(ctx, tx, a.ClientID, sent(p.GroupID), sent(p.MachineID), bad); err != nil {
 				return err
 			}
 		}

@@ -387,6 +387,11 @@ func TestMaintenanceWindowsThroughTheGuard(t *testing.T) {
 	if code, raw := s.api("GET", "/api/maintenance-windows", user, "", &list); code != 200 || len(list.Windows) != 3 {
 		t.Fatalf("list: %d %s", code, raw)
 	}
+	// No longer weekly: the end of the recurrence goes with it.
+	if code, raw := s.api("PATCH", "/api/maintenance-windows/"+over.ID, admin, `{"recurrence":"none"}`, nil); code != 200 ||
+		!strings.Contains(raw, `"recurrence_until":null`) {
+		t.Fatalf("patch recurrence: %d %s", code, raw)
+	}
 	if code, _ := s.api("DELETE", "/api/maintenance-windows/"+over.ID, user, "", nil); code != 403 {
 		t.Fatalf("a user deleted a window: %d", code)
 	}
@@ -502,6 +507,15 @@ func TestAlertsListAcknowledgeAndMachines(t *testing.T) {
 		machines.Machines[0].Alerts.Firing != 1 || *machines.Machines[0].Alerts.Severity != "critical" ||
 		machines.Machines[1].Alerts.Firing != 1 || *machines.Machines[1].Alerts.Severity != "warning" {
 		t.Fatalf("machine list: %d %s", code, raw)
+	}
+	for query, want := range map[string]int{"?alerts=firing": 2, "?alerts=none": 0} {
+		var page struct{ Total int }
+		if code, raw := s.api("GET", "/api/machines"+query, user, "", &page); code != 200 || page.Total != want {
+			t.Errorf("GET /api/machines%s: %d %s, want %d machines", query, code, raw, want)
+		}
+	}
+	if code, raw := s.api("GET", "/api/machines?alerts=some", user, "", nil); code != 400 || fields(t, raw)["alerts"] == "" {
+		t.Errorf("alerts=some: %d %s", code, raw)
 	}
 	var details struct {
 		Alerts []struct {

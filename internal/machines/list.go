@@ -100,6 +100,13 @@ func (q ListQuery) where(a *args, clientID string, now time.Time) string {
 	if q.CertStatus != "" {
 		w = append(w, certStatusSQL(a.add(now), a.add(expiringBefore(now)))+" = "+a.add(string(q.CertStatus)))
 	}
+	if q.Alerts != "" {
+		firing := `EXISTS (SELECT 1 FROM alert_rule_history h WHERE h.machine_id = m.id AND h.client_id = m.client_id AND h.state = 'firing')`
+		if q.Alerts == "none" {
+			firing = "NOT " + firing
+		}
+		w = append(w, firing)
+	}
 	return strings.Join(w, " AND ")
 }
 

@@ -197,6 +197,8 @@ func TestListFilters(t *testing.T) {
 		{"?status=online&os=linux", 11},     // odd i: all seen; CPU and RAM at most 80: no alert
 		{"?cert_status=unknown", len(live)}, // no certificates in this fleet
 		{"?cert_status=valid", 0},
+		{"?alerts=none", len(live)}, // no alert fires in this fleet
+		{"?alerts=firing", 0},
 		{"?search=nothing-matches", 0},
 	} {
 		if n, _ := count(c.query); n != c.want {
@@ -230,6 +232,7 @@ func TestListBadParameters(t *testing.T) {
 		"?sort=--cpu":                         "sort",
 		"?status=up":                          "status",
 		"?cert_status=old":                    "cert_status",
+		"?alerts=yes":                         "alerts",
 		"?group=not-a-uuid":                   "group",
 		"?os=win%20dows":                      "os",
 		"?search=" + strings.Repeat("x", 101): "search",

@@ -32,6 +32,7 @@ type ListQuery struct {
 	Status     Status
 	OS         string // lower case
 	CertStatus certs.Status
+	Alerts     string // "firing": with a firing alert; "none": without
 	Sort       string // a key of sorts, "-" prefixed for descending
 	Limit      int
 	After      *Cursor
@@ -127,7 +128,7 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 	}
 	for name := range v {
 		switch name {
-		case "search", "group", "status", "os", "cert_status", "sort", "limit", "cursor":
+		case "search", "group", "status", "os", "cert_status", "alerts", "sort", "limit", "cursor":
 		default:
 			bad[name] = "unknown parameter"
 		}
@@ -165,6 +166,13 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 	if s, ok := one("cert_status"); ok {
 		if q.CertStatus = certs.Status(s); !oneOf(q.CertStatus, certStatuses) {
 			bad["cert_status"] = "must be unknown, revoked, expired, expiring or valid"
+		}
+	}
+	if s, ok := one("alerts"); ok {
+		if s == "firing" || s == "none" {
+			q.Alerts = s
+		} else {
+			bad["alerts"] = "must be firing (machines with a firing alert) or none"
 		}
 	}
 	if s, ok := one("sort"); ok {
@@ -206,7 +214,7 @@ func oneOf[T comparable](v T, set []T) bool {
 // filtered reports whether the query narrows the fleet (its total is not the client's
 // machine count).
 func (q ListQuery) filtered() bool {
-	return q.Search != "" || q.GroupID != "" || q.Status != "" || q.OS != "" || q.CertStatus != ""
+	return q.Search != "" || q.GroupID != "" || q.Status != "" || q.OS != "" || q.CertStatus != "" || q.Alerts != ""
 }
 
 // cacheField names the query in the client's cached pages: the normalised parameters.
@@ -217,6 +225,7 @@ func (q ListQuery) cacheField() string {
 	v.Set("status", string(q.Status))
 	v.Set("os", q.OS)
 	v.Set("cert_status", string(q.CertStatus))
+	v.Set("alerts", q.Alerts)
 	v.Set("sort", q.Sort)
 	v.Set("limit", strconv.Itoa(q.Limit))
 	if q.After != nil {

@@ -181,6 +181,9 @@ func (b Body) Apply(s Spec, bad map[string]string) Spec {
 	if len(bad) > 0 {
 		return s
 	}
+	if s.Recurrence == "none" && !b.RecurrenceUntil.Set {
+		s.RecurrenceUntil = nil // left by a former recurrence
+	}
 	if s.Name == "" {
 		bad["name"] = "required"
 	}
@@ -323,7 +326,16 @@ func Update(ctx context.Context, pool *pgxpool.Pool, a Actor, id string, b Body,
 		bad := map[string]string{}
 		s := b.Apply(old.Spec, bad)
 		if len(bad) == 0 {
-			if err := alertrules.CheckScope(ctx, tx, a.ClientID, s.GroupID, s.MachineID, bad); err != nil {
+			// Only a scope this body names is checked (a window kept on a machine deleted
+			// since stays editable).
+			var group, machine *string
+			if b.GroupID.Set {
+				group = s.GroupID
+			}
+			if b.MachineID.Set {
+				machine = s.MachineID
+			}
+			if err := alertrules.CheckScope(ctx, tx, a.ClientID, group, machine, bad); err != nil {
 				return err
 			}
 		}
