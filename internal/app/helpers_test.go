@@ -94,7 +94,7 @@ func (d *testDeps) FunctionHandler(fn string) http.Handler {
 	case routes.FnBootstrap:
 		h, err = bootstrapfn.New(d.core(), d.CA, d.Config.Enrolment)
 	case routes.FnAdmin:
-		h, err = adminfn.New(d.core(), d.auth(), d.CA, d.Config.Enrolment)
+		h, err = adminfn.New(d.core(), d.auth(), d.CA, d.Config.Enrolment, adminfn.Notify{AllowInsecure: d.Config.NotifyAllowInsecureURLs})
 	case routes.FnHeartbeat:
 		h, err = heartbeatfn.New(d.core(), d.heartbeat())
 	case routes.FnRenew:

@@ -41,6 +41,9 @@ type Services struct {
 	Mail mail.MessageSender
 	// DashboardURL is the base of the links in those mails ("": none).
 	DashboardURL string
+	// NotifyAllowInsecure lets notification channels post to http and private addresses
+	// (NOTIFY_ALLOW_INSECURE_URLS: the local stack's receivers).
+	NotifyAllowInsecure bool
 }
 
 // Monolith is every function of the route-and-job table, bound.
@@ -61,7 +64,8 @@ func New(core app.Core, s Services) (*Monolith, error) {
 		statusfn.Handlers(core),
 		authfn.Handlers(s.Auth),
 		bootstrapfn.Handlers(core, enrolment),
-		adminfn.Handlers(core, s.Auth, enrolment, s.Enrolment),
+		adminfn.Handlers(core, s.Auth, enrolment, s.Enrolment,
+			adminfn.Notify{Mail: s.Mail, AllowInsecure: s.NotifyAllowInsecure, DashboardURL: s.DashboardURL}),
 	), app.Guards{Dashboard: s.Auth.Guard}, core)
 	if err != nil {
 		return nil, err
@@ -97,6 +101,9 @@ func JobServices(getenv func(string) string, cors []string, logger *slog.Logger)
 		return s, err
 	}
 	if s.Uptime, err = uptimefn.Load(getenv); err != nil {
+		return s, err
+	}
+	if s.NotifyAllowInsecure, err = config.NotifyAllowInsecureURLs(getenv); err != nil {
 		return s, err
 	}
 	s.Mail = mail.MessageFromConfig(smtp, logger)
