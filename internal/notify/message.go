@@ -132,13 +132,27 @@ func (e Event) line() string {
 
 func num(v float64) string { return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".") }
 
-// sorted lists firing events first, then resolved, each by machine and rule.
+func rank(severity string) int {
+	switch severity {
+	case "critical":
+		return 2
+	case "warning":
+		return 1
+	}
+	return 0
+}
+
+// sorted lists firing events first, then resolved, each by severity (critical first),
+// machine and rule.
 func (m Message) sorted() []Event {
 	out := append([]Event(nil), m.Events...)
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.State != b.State {
 			return a.State == "firing"
+		}
+		if ra, rb := rank(a.Severity), rank(b.Severity); ra != rb {
+			return ra > rb
 		}
 		if a.Machine.Hostname != b.Machine.Hostname {
 			return a.Machine.Hostname < b.Machine.Hostname
