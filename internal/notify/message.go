@@ -130,7 +130,9 @@ func (e Event) line() string {
 	return b.String()
 }
 
-func num(v float64) string { return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".") }
+func num(v float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
+}
 
 func rank(severity string) int {
 	switch severity {

@@ -108,8 +108,8 @@ func newWorld(t *testing.T) *world {
 	// The client's default email channel (to its admins) is left out unless a test wants it.
 	w.exec(`DELETE FROM notification_channels WHERE client_id = $1`, w.client)
 	w.deps = notify.Deps{Pool: w.pool, Logger: testenv.Discard(), Clock: clock.Fixed(t0),
-		Mail:    mail.SMTP{Host: w.smtp.Host, Port: w.smtp.Port, From: "alerts@optralis.test", Timeout: 5 * time.Second},
-		Policy:  notify.Policy{AllowInsecure: true}, DashboardURL: "https://dash.example.com",
+		Mail:   mail.SMTP{Host: w.smtp.Host, Port: w.smtp.Port, From: "alerts@optralis.test", Timeout: 5 * time.Second},
+		Policy: notify.Policy{AllowInsecure: true}, DashboardURL: "https://dash.example.com",
 		Timeout: 2 * time.Second, Backoff: 20 * time.Millisecond}
 	return w
 }
@@ -188,7 +188,6 @@ func (w *world) statuses(alert string) map[string]int {
 	}
 	return out
 }
-
 
 func (w *world) notifiedAt(alert string) (firing, resolved *time.Time) {
 	w.t.Helper()
