@@ -61,7 +61,8 @@ func (d *testDeps) heartbeat() *heartbeat.Service {
 }
 
 func (d *testDeps) monolith() *monolith.Monolith {
-	m, err := monolith.New(d.core(), monolith.Services{Auth: d.auth(), Heartbeat: d.heartbeat(), CA: d.CA, Enrolment: d.Config.Enrolment, AI: d.Config.AI})
+	m, err := monolith.New(d.core(), monolith.Services{Auth: d.auth(), Heartbeat: d.heartbeat(), CA: d.CA, Enrolment: d.Config.Enrolment, AI: d.Config.AI,
+		NotifyAllowInsecure: d.Config.NotifyAllowInsecureURLs})
 	if err != nil {
 		panic(err)
 	}

@@ -74,7 +74,9 @@ func send(ctx context.Context, d Deps, t target, m Message, sent map[string]bool
 			return true, err
 		}
 		// A new timestamp per attempt: a retry is signed fresh, within the receiver's window.
-		ts := strconv.FormatInt(d.Clock.Now().Unix(), 10)
+		// Wall time, not the injected clock: the receiver checks it against its own clock
+		// (it stamps no row).
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		headers[HeaderTimestamp] = ts
 		headers[HeaderSignature] = Sign(t.Secret, ts, body)
 		headers[HeaderDelivery] = m.ID

@@ -34,8 +34,9 @@ type Deps struct {
 	Policy Policy
 	// DashboardURL is the base of the links in messages ("": none).
 	DashboardURL string
-	// Clock stamps webhook signatures and the API's rows; nil: the system clock. (The
-	// pipeline's rows are stamped with the run's now.)
+	// Clock stamps the API's rows; nil: the system clock. (The pipeline's rows are
+	// stamped with the run's now; webhook signatures with wall time, which receivers
+	// compare with theirs.)
 	Clock clock.Clock
 	// Timeout bounds one delivery attempt; Tries attempts per channel and run, Backoff
 	// before the second, doubling after.
