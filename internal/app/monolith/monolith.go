@@ -10,6 +10,7 @@ import (
 
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/adminfn"
+	"github.com/optralis/optralis/internal/app/alertsfn"
 	"github.com/optralis/optralis/internal/app/authfn"
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
 	"github.com/optralis/optralis/internal/app/certexpiryfn"
@@ -41,6 +42,8 @@ type Services struct {
 	Mail mail.MessageSender
 	// DashboardURL is the base of the links in those mails ("": none).
 	DashboardURL string
+	// HTTP delivers the alerts' webhooks (nil: alertsfn's default client).
+	HTTP *http.Client
 }
 
 // Monolith is every function of the route-and-job table, bound.
@@ -118,6 +121,8 @@ func Jobs(core app.Core, s Services) ([]app.Job, error) {
 		routes.FnCertExpiry: certexpiryfn.Job(core, mailer, s.DashboardURL),
 		// Reminders: on its daily 09:00 UTC cadence, as on AWS.
 		routes.FnReminders: remindersfn.Job(core, mailer, s.DashboardURL),
+		// Alerts: every minute, as EventBridge's rate(1 minute) on AWS.
+		routes.FnAlerts: alertsfn.Job(core, alertsfn.Deps{Mailer: mailer, HTTP: s.HTTP, DashboardURL: s.DashboardURL}),
 	}
 	var jobs []app.Job
 	for _, j := range routes.Jobs() {
