@@ -19,6 +19,7 @@ const (
 	FnCertExpiry = "certexpiry"
 	FnDrift      = "drift"
 	FnReminders  = "reminders"
+	FnAlerts     = "alerts"
 	FnMigrate    = "migrate"
 )
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/adminfn"
+	"github.com/optralis/optralis/internal/app/alertsfn"
 	"github.com/optralis/optralis/internal/app/authfn"
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
 	"github.com/optralis/optralis/internal/app/certexpiryfn"
@@ -44,6 +45,9 @@ type Services struct {
 	// NotifyAllowInsecure lets notification channels post to http and private addresses
 	// (NOTIFY_ALLOW_INSECURE_URLS: the local stack's receivers).
 	NotifyAllowInsecure bool
+	// HTTP delivers the alerts' webhooks (nil: notify's client, which enforces the
+	// address policy at dial time).
+	HTTP *http.Client
 }
 
 // Monolith is every function of the route-and-job table, bound.
@@ -125,6 +129,9 @@ func Jobs(core app.Core, s Services) ([]app.Job, error) {
 		routes.FnCertExpiry: certexpiryfn.Job(core, mailer, s.DashboardURL),
 		// Reminders: on its daily 09:00 UTC cadence, as on AWS.
 		routes.FnReminders: remindersfn.Job(core, mailer, s.DashboardURL),
+		// Alerts: every minute, as EventBridge's rate(1 minute) on AWS.
+		routes.FnAlerts: alertsfn.Job(core, alertsfn.Deps{Mailer: mailer, HTTP: s.HTTP, DashboardURL: s.DashboardURL,
+			AllowInsecure: s.NotifyAllowInsecure}),
 	}
 	var jobs []app.Job
 	for _, j := range routes.Jobs() {
