@@ -300,8 +300,8 @@ func label(sql string) string {
 		return "BEGIN"
 	case strings.HasPrefix(s, "commit"):
 		return "COMMIT"
-	case strings.Contains(s, "pg_advisory_xact_lock"):
-		return "lock"
+	case strings.Contains(s, "INSERT INTO alert_eval_runs"):
+		return "claim the run (alert_eval_runs)"
 	case strings.HasPrefix(s, "CREATE TEMP TABLE alert_eval"):
 		return "evaluate (rules × machines → alert_eval)"
 	case strings.Contains(s, "DELETE FROM alert_rule_history"):
@@ -348,7 +348,7 @@ func (r benchReport) markdown(runs int) string {
 			ms(f.First.Took), ms(median(f.Steady)), ms(lo), ms(hi), strings.Join(counts, ", "), f.Load)
 	}
 	p("")
-	p("Statements are counted by a pgx tracer on the pool the run uses: BEGIN, the advisory lock, the evaluation into a temporary table, the three transitions, COMMIT — the same number for every fleet size (also held by `TestStatementCountIsConstant`, 10 vs 1,000 machines). Where the time goes, per statement, in the largest fleet (first run, then the median steady run):")
+	p("Statements are counted by a pgx tracer on the pool the run uses: BEGIN, the run row (serialises runs, skips stale ones), the evaluation into a temporary table, the three transitions, COMMIT — the same number for every fleet size (also held by `TestStatementCountIsConstant`, 10 vs 1,000 machines). Where the time goes, per statement, in the largest fleet (first run, then the median steady run):")
 	p("")
 	big := r.Fleets[len(r.Fleets)-1]
 	steady := slices.Clone(big.Steady)
