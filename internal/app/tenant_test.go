@@ -24,6 +24,7 @@ import (
 // tenant is one client with a resource of each kind that exists.
 type tenant struct {
 	ClientID, UserID, Email, MachineID, Hostname, GroupID, InstallTokenID, CertificateID string
+	ChannelID                                                                            string // a notification channel (issue 13)
 }
 
 func newTenant(t *testing.T, s *stack, name string) tenant {
@@ -50,12 +51,15 @@ func newTenant(t *testing.T, s *stack, name string) tenant {
 		&tn.InstallTokenID, tn.ClientID, "token-"+name, s.clock.Now().Add(15*time.Minute), tn.UserID)
 	q(`INSERT INTO client_certificates (client_id, machine_id, serial, issued_at, expires_at, created_by) VALUES ($1, $2, md5(random()::text), $3, $4, $5) RETURNING id`,
 		&tn.CertificateID, tn.ClientID, tn.MachineID, s.clock.Now().Add(-time.Hour), s.clock.Now().AddDate(1, 0, 0), tn.UserID)
+	// A webhook channel beside the client's default email channel.
+	q(`INSERT INTO notification_channels (client_id, name, kind, url, secret, created_at, updated_at)
+		VALUES ($1, $2::text, 'webhook', 'https://hooks.example.com/' || $2::text, 'whsec_tenant', $3, $3) RETURNING id`, &tn.ChannelID, tn.ClientID, "hook-"+name, s.clock.Now())
 	return tn
 }
 
 // secrets are the strings of tenant B that must never reach tenant A.
 func (tn tenant) secrets() []string {
-	return []string{tn.ClientID, tn.UserID, tn.Email, tn.MachineID, tn.Hostname, tn.GroupID, tn.InstallTokenID, tn.CertificateID}
+	return []string{tn.ClientID, tn.UserID, tn.Email, tn.MachineID, tn.Hostname, tn.GroupID, tn.InstallTokenID, tn.CertificateID, tn.ChannelID}
 }
 
 // resourceIDs maps the collection a path parameter follows (".../machines/{id}") to B's
@@ -69,6 +73,8 @@ func (tn tenant) resourceIDs() map[string]string {
 		"certificates":   tn.CertificateID,
 		"users":          tn.UserID,
 		"clients":        tn.ClientID,
+		// alerting (issue 13)
+		"notification-channels": tn.ChannelID,
 	}
 }
 
@@ -79,6 +85,8 @@ var requestBodies = map[string]string{
 	"PATCH /api/machines/{id}":      `{"display_name":"renamed","notes":"n"}`,
 	"PATCH /api/groups/{id}":        `{"name":"renamed","color":"#123456"}`,
 	"PUT /api/groups/{id}/machines": `{"machine_ids":[]}`,
+	// alerting (issue 13)
+	"PATCH /api/notification-channels/{id}": `{"name":"renamed","enabled":false}`,
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
@@ -210,6 +218,13 @@ func (c *isolationCheck) run(rows []routes.Route, h http.Handler) (covered []str
 		     + (SELECT count(*) FROM users WHERE client_id = $5 AND is_active)`,
 		b.MachineID, b.GroupID, b.InstallTokenID, b.CertificateID, b.ClientID).Scan(&n); err != nil || n != 5 {
 		c.errorf("client B's resources changed (%d of 5 intact): %v", n, err)
+	}
+	// alerting (issue 13): B's channel as it was, no test notification recorded for it.
+	if err := c.s.d.Pool.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM notification_channels WHERE id = $1 AND client_id = $2 AND name = 'hook-b' AND enabled
+		        AND url = 'https://hooks.example.com/hook-b' AND secret = 'whsec_tenant')
+		     + (SELECT count(*) FROM notification_history WHERE channel_id = $1)`, b.ChannelID, b.ClientID).Scan(&n); err != nil || n != 1 {
+		c.errorf("client B's notification channel changed or was used: %v", err)
 	}
 	return covered
 }

@@ -156,6 +156,14 @@ func Table() []Route {
 		{Function: FnAdmin, Method: get, Path: "/api/admin/agent-versions", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: put, Path: "/api/admin/agent-versions/{channel}", Access: PlatformAdmin},
 
+		// alerting: notification channels (issue 13)
+		{Function: FnAdmin, Method: get, Path: "/api/notification-channels", Access: User},
+		{Function: FnAdmin, Method: post, Path: "/api/notification-channels", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/notification-channels/{id}", Access: User},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/notification-channels/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: del, Path: "/api/notification-channels/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: post, Path: "/api/notification-channels/{id}/test", Access: ClientAdmin},
+
 		{Function: FnAdmin, Method: get, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: put, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: get, Path: "/api/admin/windows-builds", Access: PlatformAdmin},

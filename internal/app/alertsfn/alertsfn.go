@@ -19,11 +19,13 @@ import (
 	"github.com/optralis/optralis/internal/routes"
 )
 
-// Settings are what the alerts need beyond the core: mail, as for the reminders.
+// Settings are what the alerts need beyond the core: mail, as for the reminders, and
+// where webhooks may go.
 type Settings struct {
-	SMTP         config.SMTP // SMTP_*: used when SES is not configured
-	SES          config.SES  // SES_FROM, SES_IDENTITY_ARN: the SES API with the function's role
-	DashboardURL string      // DASHBOARD_URL, default the first CORS origin
+	SMTP          config.SMTP // SMTP_*: used when SES is not configured
+	SES           config.SES  // SES_FROM, SES_IDENTITY_ARN: the SES API with the function's role
+	DashboardURL  string      // DASHBOARD_URL, default the first CORS origin
+	AllowInsecure bool        // NOTIFY_ALLOW_INSECURE_URLS (local stack and tests only)
 }
 
 // LoadSettings reads the mail settings and the dashboard URL.
@@ -39,29 +41,30 @@ func LoadSettings(getenv func(string) string) (Settings, error) {
 	if s.SES, err = config.LoadSES(getenv); err != nil {
 		return s, err
 	}
+	if s.AllowInsecure, err = config.NotifyAllowInsecureURLs(getenv); err != nil {
+		return s, err
+	}
 	s.SMTP, err = config.LoadSMTP(getenv)
 	return s, err
 }
-
-// HTTPTimeout bounds one webhook call of the default client (the pipeline may set its own
-// per-attempt timeouts on top).
-const HTTPTimeout = 10 * time.Second
 
 // Deps are the job's collaborators besides the core: what the notification pipeline
 // delivers through.
 type Deps struct {
 	Mailer       mail.MessageSender // nil: mail disabled, logged
-	HTTP         *http.Client       // webhooks, Slack, Teams; nil: a client with HTTPTimeout
+	HTTP         *http.Client       // webhooks, Slack, Teams; nil: notify.NewHTTPClient (address policy at dial time)
 	DashboardURL string             // links in notifications ("": none)
+	// AllowInsecure lets channels post to http and private addresses (never link-local).
+	AllowInsecure bool
+	// Notify overrides the pipeline's delivery policy (timeouts, retries) in tests; its
+	// Pool, Logger, Mail, HTTP, Policy and DashboardURL are set from the fields above.
+	Notify notify.Deps
 }
 
 // Job evaluates then notifies at now.
 func Job(core app.Core, d Deps) app.JobFunc {
 	if d.Mailer == nil {
 		d.Mailer = mail.Disabled{Logger: core.Logger}
-	}
-	if d.HTTP == nil {
-		d.HTTP = &http.Client{Timeout: HTTPTimeout}
 	}
 	return func(ctx context.Context, now time.Time) error { return run(ctx, core, d, now) }
 }
@@ -70,7 +73,10 @@ func Job(core app.Core, d Deps) app.JobFunc {
 // failed: events recorded by earlier runs still go out.
 func run(ctx context.Context, core app.Core, d Deps, now time.Time) error {
 	_, evalErr := alerteval.Run(ctx, alerteval.Deps{Pool: core.Pool, Logger: core.Logger}, now)
-	_, notifyErr := notify.Run(ctx, notify.Deps{Pool: core.Pool, Logger: core.Logger}, now)
+	nd := d.Notify
+	nd.Pool, nd.Logger, nd.Mail, nd.HTTP, nd.DashboardURL = core.Pool, core.Logger, d.Mailer, d.HTTP, d.DashboardURL
+	nd.Policy = notify.Policy{AllowInsecure: d.AllowInsecure}
+	_, notifyErr := notify.Run(ctx, nd, now)
 	return errors.Join(evalErr, notifyErr)
 }
 
@@ -99,5 +105,5 @@ func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (ap
 	if mailer == nil {
 		mailer = mail.MessageFromConfig(s.SMTP, core.Logger)
 	}
-	return app.Function{Job: Job(core, Deps{Mailer: mailer, DashboardURL: s.DashboardURL}), Logger: core.Logger, Close: core.Close}, nil
+	return app.Function{Job: Job(core, Deps{Mailer: mailer, DashboardURL: s.DashboardURL, AllowInsecure: s.AllowInsecure}), Logger: core.Logger, Close: core.Close}, nil
 }
