@@ -17,7 +17,7 @@
 //   - metric cpu/ram: the machine row's last CPU/RAM; disk: the fullest disk of the latest
 //     disk_info set (within an hour of the latest heartbeat); cpu_temp, packet_loss,
 //     latency: the metrics row of the latest heartbeat.
-//   - smart: the latest reading of each device (within 25 hours) says 'failed'.
+//   - smart: a device of the latest SMART reading (within 25 hours) says 'failed'.
 //   - service: machine_inventory.failed_services has a name matching the glob.
 //   - certificate: the machine's current certificate expires within `days`, expired, or
 //     was revoked without a successor.
@@ -181,21 +181,22 @@ WITH t AS MATERIALIZED (
     UNION ALL
     SELECT t.*, dk.used, NULL, jsonb_build_object('mount_point', dk.mount_point)
     FROM t LEFT JOIN LATERAL (
+        -- the latest set first (one backward index descent), its fullest disk
         SELECT d.mount_point, d.used_percent::float8 AS used FROM disk_info d
         WHERE d.machine_id = t.machine_id AND d.used_percent IS NOT NULL
-          AND d.recorded_at = (SELECT max(d2.recorded_at) FROM disk_info d2 WHERE d2.machine_id = t.machine_id
-              AND d2.recorded_at > t.last_metrics_at - make_interval(secs => $3) AND d2.recorded_at <= t.last_metrics_at)
-        ORDER BY d.used_percent DESC, d.mount_point LIMIT 1) dk ON TRUE
+          AND d.recorded_at > t.last_metrics_at - make_interval(secs => $3) AND d.recorded_at <= t.last_metrics_at
+        ORDER BY d.recorded_at DESC, d.used_percent DESC, d.mount_point LIMIT 1) dk ON TRUE
     WHERE t.kind = 'metric' AND t.metric = 'disk'
     UNION ALL
     SELECT t.*, sm.failing::float8, CASE WHEN sm.devices > 0 THEN sm.failing > 0 END, jsonb_build_object('devices', sm.failing_devices)
     FROM t CROSS JOIN LATERAL (
         SELECT count(*) AS devices, count(*) FILTER (WHERE s.health_status = 'failed') AS failing,
             COALESCE(jsonb_agg(s.device ORDER BY s.device) FILTER (WHERE s.health_status = 'failed'), '[]'::jsonb) AS failing_devices
-        FROM (SELECT DISTINCT ON (s.device) s.device, s.health_status FROM smart_data s
-              WHERE s.machine_id = t.machine_id
-                AND s.recorded_at > t.last_metrics_at - make_interval(secs => $4) AND s.recorded_at <= t.last_metrics_at
-              ORDER BY s.device, s.recorded_at DESC) s) sm
+        -- the latest SMART reading (a heartbeat carries every device's), not 25 hours of it
+        FROM smart_data s
+        WHERE s.machine_id = t.machine_id AND s.recorded_at = (SELECT max(s2.recorded_at) FROM smart_data s2
+            WHERE s2.machine_id = t.machine_id
+              AND s2.recorded_at > t.last_metrics_at - make_interval(secs => $4) AND s2.recorded_at <= t.last_metrics_at)) sm
     WHERE t.kind = 'smart'
     UNION ALL
     SELECT t.*,
