@@ -455,8 +455,8 @@ func TestSchedulesExact(t *testing.T) {
 			})
 		}
 	}
-	if len(resources(synth(t, "planned").mainJSON, "AWS::Events::Rule")) != 5 {
-		t.Error("the planned stack must have exactly the five job rules")
+	if len(resources(synth(t, "planned").mainJSON, "AWS::Events::Rule")) != 6 {
+		t.Error("the planned stack must have exactly the six job rules")
 	}
 }
 

@@ -3,8 +3,9 @@
 // (docs/alerting.md).
 //
 // A run is one transaction of a fixed number of statements whatever the number of rules
-// and machines (Statements): an advisory lock serialises overlapping runs (an EventBridge
-// retry next to the next minute's run), one statement computes the condition of every
+// and machines (Statements): the first takes the run row (alert_eval_runs), which
+// serialises overlapping runs and skips a run whose instant is not after the latest one
+// (an EventBridge retry carries its original time), one statement computes the condition of every
 // (enabled rule × live machine in its scope) into a temporary table, and three more delete
 // the pending episodes that cleared, advance or close the open ones, and open the new ones.
 // Every time it writes is the run's now; SQL never reads the server's clock.
@@ -16,7 +17,7 @@
 //   - metric cpu/ram: the machine row's last CPU/RAM; disk: the fullest disk of the latest
 //     disk_info set (within an hour of the latest heartbeat); cpu_temp, packet_loss,
 //     latency: the metrics row of the latest heartbeat.
-//   - smart: the latest reading of each device (within 25 hours) says 'failed'.
+//   - smart: a device of the latest SMART reading (within 25 hours) says 'failed'.
 //   - service: machine_inventory.failed_services has a name matching the glob.
 //   - certificate: the machine's current certificate expires within `days`, expired, or
 //     was revoked without a successor.
@@ -60,10 +61,12 @@ type Result struct {
 	Resolved  int // firing episodes whose recovery condition held (after min_firing_seconds)
 	Cleared   int // pending episodes deleted: the condition cleared before they fired
 	Closed    int // firing episodes resolved because their pair is no longer evaluated
+	// Skipped: a run at or after this instant already happened; nothing was evaluated.
+	Skipped bool
 }
 
-// Statements is how many statements a run sends, whatever the fleet: the lock, the
-// evaluation, the three transitions (plus BEGIN and COMMIT).
+// Statements is how many statements a run sends, whatever the fleet: the run row, the
+// evaluation, the three transitions (plus BEGIN and COMMIT). A skipped run sends the first only.
 const Statements = 5
 
 // OnlineGrace is machines.MinGrace, restated so the job does not link the dashboard's
@@ -81,10 +84,15 @@ const (
 func Run(ctx context.Context, d Deps, now time.Time) (Result, error) {
 	var res Result
 	err := db.InTxAt(ctx, d.Pool, now, func(tx *db.Tx) error {
-		if _, err := tx.Exec(ctx, lockSQL); err != nil {
-			return fmt.Errorf("alerteval: lock: %w", err)
+		tag, err := tx.Exec(ctx, claimSQL, tx.Now)
+		if err != nil {
+			return fmt.Errorf("alerteval: claim the run: %w", err)
 		}
-		tag, err := tx.Exec(ctx, evaluateSQL, tx.Now, OnlineGrace.Seconds(), DiskWindow.Seconds(), SMARTWindow.Seconds())
+		if tag.RowsAffected() == 0 {
+			res.Skipped = true
+			return nil
+		}
+		tag, err = tx.Exec(ctx, evaluateSQL, tx.Now, OnlineGrace.Seconds(), DiskWindow.Seconds(), SMARTWindow.Seconds())
 		if err != nil {
 			return fmt.Errorf("alerteval: evaluate: %w", err)
 		}
@@ -106,6 +114,9 @@ func Run(ctx context.Context, d Deps, now time.Time) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if d.Logger != nil && res.Skipped {
+		d.Logger.Info("alerts: a run at or after this instant already evaluated; skipped", "now", now)
+	}
 	if d.Logger != nil && (res.Fired+res.Resolved+res.Closed+res.Pending+res.Cleared) > 0 {
 		d.Logger.Info("alerts evaluated", "evaluated", res.Evaluated, "pending", res.Pending, "fired", res.Fired,
 			"resolved", res.Resolved, "cleared", res.Cleared, "closed", res.Closed)
@@ -114,12 +125,16 @@ func Run(ctx context.Context, d Deps, now time.Time) (Result, error) {
 }
 
 const (
-	// lockSQL serialises runs: a second run waits for the first to commit, then sees its
-	// episodes (the unique open-episode index would refuse a double open anyway). It also
-	// turns JIT off for the transaction: the evaluation's estimated cost (a lateral per
-	// kind per pair) crosses jit_above_cost, and compiling its expressions took 0.76 s of a
-	// 1.4 s run over 5,000 pairs whose execution needs 0.1 s (bench/alerts.md).
-	lockSQL = `SELECT pg_advisory_xact_lock(hashtext('optralis.alerteval')), set_config('jit', 'off', true)`
+	// claimSQL records the run's instant, only if it is after the latest run's: no row
+	// means skip. The row lock serialises runs: a second run waits for the first to commit,
+	// then re-checks against its instant (and the unique open-episode index would refuse a
+	// double open anyway). It also turns JIT off for the transaction: the evaluation's
+	// estimated cost (a lookup per pair) crosses jit_above_cost, and compiling its
+	// expressions took 0.76 s of a 1.4 s run over 5,000 pairs whose execution needs 0.1 s.
+	claimSQL = `
+INSERT INTO alert_eval_runs (singleton, last_run_at) VALUES (TRUE, $1)
+ON CONFLICT (singleton) DO UPDATE SET last_run_at = EXCLUDED.last_run_at WHERE alert_eval_runs.last_run_at < EXCLUDED.last_run_at
+RETURNING set_config('jit', 'off', true)`
 
 	// evaluateSQL computes, for every enabled rule of an active client and every live
 	// machine in its scope, the observed value and two flags: problem (the rule's condition
@@ -166,21 +181,22 @@ WITH t AS MATERIALIZED (
     UNION ALL
     SELECT t.*, dk.used, NULL, jsonb_build_object('mount_point', dk.mount_point)
     FROM t LEFT JOIN LATERAL (
+        -- the latest set first (one backward index descent), its fullest disk
         SELECT d.mount_point, d.used_percent::float8 AS used FROM disk_info d
         WHERE d.machine_id = t.machine_id AND d.used_percent IS NOT NULL
-          AND d.recorded_at = (SELECT max(d2.recorded_at) FROM disk_info d2 WHERE d2.machine_id = t.machine_id
-              AND d2.recorded_at > t.last_metrics_at - make_interval(secs => $3) AND d2.recorded_at <= t.last_metrics_at)
-        ORDER BY d.used_percent DESC, d.mount_point LIMIT 1) dk ON TRUE
+          AND d.recorded_at > t.last_metrics_at - make_interval(secs => $3) AND d.recorded_at <= t.last_metrics_at
+        ORDER BY d.recorded_at DESC, d.used_percent DESC, d.mount_point LIMIT 1) dk ON TRUE
     WHERE t.kind = 'metric' AND t.metric = 'disk'
     UNION ALL
     SELECT t.*, sm.failing::float8, CASE WHEN sm.devices > 0 THEN sm.failing > 0 END, jsonb_build_object('devices', sm.failing_devices)
     FROM t CROSS JOIN LATERAL (
         SELECT count(*) AS devices, count(*) FILTER (WHERE s.health_status = 'failed') AS failing,
             COALESCE(jsonb_agg(s.device ORDER BY s.device) FILTER (WHERE s.health_status = 'failed'), '[]'::jsonb) AS failing_devices
-        FROM (SELECT DISTINCT ON (s.device) s.device, s.health_status FROM smart_data s
-              WHERE s.machine_id = t.machine_id
-                AND s.recorded_at > t.last_metrics_at - make_interval(secs => $4) AND s.recorded_at <= t.last_metrics_at
-              ORDER BY s.device, s.recorded_at DESC) s) sm
+        -- the latest SMART reading (a heartbeat carries every device's), not 25 hours of it
+        FROM smart_data s
+        WHERE s.machine_id = t.machine_id AND s.recorded_at = (SELECT max(s2.recorded_at) FROM smart_data s2
+            WHERE s2.machine_id = t.machine_id
+              AND s2.recorded_at > t.last_metrics_at - make_interval(secs => $4) AND s2.recorded_at <= t.last_metrics_at)) sm
     WHERE t.kind = 'smart'
     UNION ALL
     SELECT t.*,

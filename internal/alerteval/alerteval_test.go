@@ -3,6 +3,7 @@ package alerteval_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -429,8 +430,8 @@ func TestScopes(t *testing.T) {
 	want(t, "client disabled", episodes(t, pool, all, a), "resolved")
 }
 
-// Two runs at once open one episode: the advisory lock serialises them and the unique
-// open-episode index would refuse a second.
+// Runs at once open one episode: the run row serialises them, the runs at an instant
+// already evaluated are skipped, and the unique open-episode index would refuse a second.
 func TestConcurrentRunsOpenOneEpisode(t *testing.T) {
 	t.Parallel()
 	pool := testenv.NewDB(t, migrate.ModePostgres)
@@ -444,21 +445,24 @@ func TestConcurrentRunsOpenOneEpisode(t *testing.T) {
 	}
 	big := testenv.Pool(t, pool.Config().ConnString(), db.Profile{MaxConns: 8, MaxConnLifetime: time.Hour, MaxConnIdleTime: time.Minute})
 	var wg sync.WaitGroup
-	var fired atomic.Int64
-	for range 6 {
+	var fired, skipped atomic.Int64
+	for i := range 6 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := alerteval.Run(context.Background(), alerteval.Deps{Pool: big}, t0.Add(time.Second))
+			res, err := alerteval.Run(context.Background(), alerteval.Deps{Pool: big}, t0.Add(time.Duration(1+i%2)*time.Second))
 			if err != nil {
 				t.Error(err)
 			}
 			fired.Add(int64(res.Fired))
+			if res.Skipped {
+				skipped.Add(1)
+			}
 		}()
 	}
 	wg.Wait()
-	if fired.Load() != 20 {
-		t.Errorf("fired %d in all, want 20", fired.Load())
+	if fired.Load() != 20 || skipped.Load() < 4 {
+		t.Errorf("fired %d in all, want 20; %d runs skipped, want at least 4 of 6 (two instants)", fired.Load(), skipped.Load())
 	}
 	for _, m := range ms {
 		want(t, "concurrent", episodes(t, pool, r, m), "firing")
@@ -479,14 +483,14 @@ func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDat
 func TestStatementCountIsConstant(t *testing.T) {
 	t.Parallel()
 	pool := testenv.NewDB(t, migrate.ModePostgres)
-	count := func(machines int) []int64 {
+	count := func(machines int, start time.Time) []int64 {
 		f := newFleet(t, pool)
 		f.exec(`UPDATE alert_rules SET enabled = TRUE WHERE client_id = $1`, f.client) // the 4 defaults
 		f.rule("metric", map[string]any{"metric": "cpu", "threshold": 90, "pending_seconds": 120})
 		f.exec(`INSERT INTO machines (client_id, hostname, last_seen, heartbeat_due_at, last_metrics_at, last_cpu_percent, last_ram_percent)
-			SELECT $1, 'h' || g, $2, $2::timestamptz + interval '60 seconds', $2, (g % 100), 50 FROM generate_series(1, $3) g`, f.client, t0, machines)
+			SELECT $1, 'h' || g, $2, $2::timestamptz + interval '60 seconds', $2, (g % 100), 50 FROM generate_series(1, $3) g`, f.client, start, machines)
 		f.exec(`INSERT INTO disk_info (machine_id, recorded_at, mount_point, used_percent)
-			SELECT id, $2, '/', (random() * 100)::numeric(5, 2) FROM machines WHERE client_id = $1`, f.client, t0)
+			SELECT id, $2, '/', (random() * 100)::numeric(5, 2) FROM machines WHERE client_id = $1`, f.client, start)
 		cfg, err := db.Config(pool.Config().ConnString(), db.ToolProfile())
 		if err != nil {
 			t.Fatal(err)
@@ -500,7 +504,7 @@ func TestStatementCountIsConstant(t *testing.T) {
 		defer traced.Close()
 		// Isolate the client: the other fleet's rules are disabled while this one runs.
 		var per []int64
-		for i, now := range []time.Time{t0.Add(time.Second), t0.Add(3 * time.Minute), t0.Add(4 * time.Minute)} {
+		for i, now := range []time.Time{start.Add(time.Second), start.Add(3 * time.Minute), start.Add(4 * time.Minute)} {
 			if i == 1 { // the fleet goes offline halfway, CPU episodes keep their state
 				f.exec(`UPDATE machines SET last_cpu_percent = 10 WHERE client_id = $1`, f.client)
 			}
@@ -517,10 +521,88 @@ func TestStatementCountIsConstant(t *testing.T) {
 		f.exec(`UPDATE alert_rules SET enabled = FALSE WHERE client_id = $1`, f.client)
 		return per
 	}
-	small, large := count(10), count(1000)
+	small, large := count(10, t0), count(1000, t0.Add(time.Hour))
 	for i := range small {
 		if small[i] != large[i] || small[i] != alerteval.Statements+2 {
 			t.Errorf("run %d: %d statements for 10 machines, %d for 1,000, want %d", i, small[i], large[i], alerteval.Statements+2)
 		}
+	}
+}
+
+// A service pattern is a glob: * and ? are wildcards, every other character (% and _
+// included) is itself, and case does not matter.
+func TestServicePatternIsAGlob(t *testing.T) {
+	t.Parallel()
+	pool := testenv.NewDB(t, migrate.ModePostgres)
+	f := newFleet(t, pool)
+	m := f.machine("svc")
+	f.beat(m, t0, 10, 10)
+	now := t0
+	f.exec(`INSERT INTO machine_inventory (machine_id, failed_services, updated_at)
+		VALUES ($1, '[{"name": "myXsvc"}, {"name": "my_svc2"}, {"name": "100%svc"}, {"name": "W32Time", "display_name": "Windows Time"}]', $2)`, m, t0)
+	for pattern, w := range map[string]string{
+		"my_svc": "", "my_svc?": "[my_svc2]", "MY_SVC*": "[my_svc2]", "100%*": "[100%svc]", "1_0*": "",
+		"windows time": "[W32Time]", "*svc*": "[100%svc myXsvc my_svc2]", "nothing*": "",
+	} {
+		r := f.rule("service", map[string]any{"service_pattern": pattern})
+		now = now.Add(time.Second)
+		run(t, pool, now)
+		eps := episodes(t, pool, r, m)
+		got := ""
+		if len(eps) > 0 {
+			var names []string
+			for _, n := range eps[0].Details["services"].([]any) {
+				names = append(names, n.(string))
+			}
+			slices.Sort(names) // the database's collation orders them its way
+			got = fmt.Sprint(names)
+		}
+		if got != w {
+			t.Errorf("pattern %q matched %q, want %q", pattern, got, w)
+		}
+		f.exec(`UPDATE alert_rules SET enabled = FALSE WHERE id = $1`, r)
+	}
+}
+
+// In timescale mode (hypertables, compression) the evaluation reads the series the same.
+func TestTimescaleModeEvaluatesTheSeries(t *testing.T) {
+	t.Parallel()
+	pool := testenv.Timescale(t)
+	f := newFleet(t, pool)
+	m := f.machine("ts")
+	disk := f.rule("metric", map[string]any{"metric": "disk", "threshold": 90})
+	temp := f.rule("metric", map[string]any{"metric": "cpu_temp", "threshold": 45})
+	smart := f.rule("smart", nil)
+	f.beat(m, t0, 10, 10) // cpu_temp 50
+	f.exec(`INSERT INTO disk_info (machine_id, recorded_at, mount_point, used_percent) VALUES ($1, $2, '/', 95), ($1, $3, '/', 50)`,
+		m, t0.Add(-10*time.Minute), t0.Add(-2*time.Hour))
+	f.exec(`INSERT INTO smart_data (machine_id, recorded_at, device, health_status) VALUES ($1, $2, 'sda', 'failed')`, m, t0.Add(-time.Hour))
+	run(t, pool, t0.Add(time.Second))
+	for name, r := range map[string]string{"disk": disk, "cpu_temp": temp, "smart": smart} {
+		want(t, name, episodes(t, pool, r, m), "firing")
+	}
+}
+
+// A run at an instant not after the latest run's (an EventBridge retry carries its original
+// time) evaluates nothing: a stale instant would resolve the offline alert a later run
+// fired, and the next run would fire it again.
+func TestStaleRunIsSkipped(t *testing.T) {
+	t.Parallel()
+	pool := testenv.NewDB(t, migrate.ModePostgres)
+	f := newFleet(t, pool)
+	r := f.rule("offline", map[string]any{"grace_seconds": 300})
+	m := f.machine("srv")
+	f.beat(m, t0, 10, 10)
+	if res := run(t, pool, t0.Add(7*time.Minute)); res.Fired != 1 || res.Skipped {
+		t.Fatalf("offline: %+v", res)
+	}
+	for _, at := range []time.Time{t0.Add(2 * time.Minute), t0.Add(7 * time.Minute)} {
+		if res := run(t, pool, at); !res.Skipped || res.Evaluated != 0 {
+			t.Errorf("run at %s after the run at +7 min: %+v, want skipped", at.Format(time.TimeOnly), res)
+		}
+	}
+	want(t, "after stale runs", episodes(t, pool, r, m), "firing")
+	if res := run(t, pool, t0.Add(8*time.Minute)); res.Skipped || res.Evaluated != 1 {
+		t.Errorf("next run: %+v", res)
 	}
 }

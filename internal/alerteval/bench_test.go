@@ -3,6 +3,9 @@ package alerteval_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
@@ -11,11 +14,16 @@ import (
 	"testing"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/optralis/optralis/internal/alerteval"
+	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/app/alertsfn"
+	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/migrate"
+	"github.com/optralis/optralis/internal/notify"
 	"github.com/optralis/optralis/internal/testenv"
 )
 
@@ -217,6 +225,10 @@ type offlineResult struct {
 	Interval, Grace        time.Duration
 	Min, Median, Max, Took time.Duration
 	Machines               int
+	// From the heartbeat that did not come to the webhook received by a local receiver:
+	// the run's instant minus due, plus the wall time from the job's start to receipt.
+	WebMin, WebMedian, WebMax time.Duration
+	Webhooks                  int
 }
 
 // offlineDelay measures, with the real evaluation at the job's cadence (a run every minute
@@ -245,10 +257,38 @@ func offlineDelay(b *testing.B) []offlineResult {
 			FROM generate_series(0, 59) k`, client, t0, interval.Seconds()); err != nil {
 			b.Fatal(err)
 		}
+		// A webhook channel to a local receiver; the job (evaluation, then notification) runs.
+		var mu sync.Mutex
+		type hit struct {
+			at     time.Time
+			events []notify.Event
+		}
+		var hits []hit
+		rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var body struct {
+				Events []notify.Event `json:"events"`
+			}
+			_ = json.NewDecoder(r.Body).Decode(&body)
+			mu.Lock()
+			hits = append(hits, hit{time.Now(), body.Events})
+			mu.Unlock()
+		}))
+		defer rcv.Close()
+		if _, err := pool.Exec(ctx, `DELETE FROM notification_channels WHERE client_id = $1`, client); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO notification_channels (client_id, name, kind, url, secret, created_at, updated_at)
+			VALUES ($1, 'hook', 'webhook', $2, 'bench-secret', $3, $3)`, client, rcv.URL, t0); err != nil {
+			b.Fatal(err)
+		}
+		job := alertsfn.Job(app.Core{Pool: pool, Logger: slog.New(slog.DiscardHandler), Clock: clock.Fixed(t0)}, alertsfn.Deps{AllowInsecure: true})
 		var worst time.Duration
+		runAt := map[int64]time.Time{} // run instant (Unix ns) → wall time its job started
 		for j := 1; j <= 10; j++ {
+			now := t0.Add(time.Duration(j) * time.Minute)
 			start := time.Now()
-			if _, err := alerteval.Run(ctx, alerteval.Deps{Pool: pool}, t0.Add(time.Duration(j)*time.Minute)); err != nil {
+			runAt[now.UnixNano()] = start
+			if err := job(ctx, now); err != nil {
 				b.Fatal(err)
 			}
 			worst = max(worst, time.Since(start))
@@ -268,8 +308,36 @@ func offlineDelay(b *testing.B) []offlineResult {
 			b.Fatalf("interval %v: %d machines fired, want 60", interval, len(ds))
 		}
 		slices.Sort(ds)
-		out = append(out, offlineResult{Interval: interval, Grace: time.Duration(grace) * time.Second, Machines: len(ds),
-			Min: ds[0], Median: ds[len(ds)/2], Max: ds[len(ds)-1], Took: worst})
+		res := offlineResult{Interval: interval, Grace: time.Duration(grace) * time.Second, Machines: len(ds),
+			Min: ds[0], Median: ds[len(ds)/2], Max: ds[len(ds)-1], Took: worst}
+		due := map[string]time.Time{}
+		rows, err = pool.Query(ctx, `SELECT id::text, heartbeat_due_at FROM machines WHERE client_id = $1`, client)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			var at time.Time
+			_ = rows.Scan(&id, &at)
+			due[id] = at
+		}
+		var web []time.Duration
+		mu.Lock()
+		for _, h := range hits {
+			for _, e := range h.events {
+				if e.State != "firing" || e.Machine.ID == nil || e.TriggeredAt == nil {
+					continue
+				}
+				web = append(web, e.TriggeredAt.Sub(due[*e.Machine.ID])+h.at.Sub(runAt[e.TriggeredAt.UnixNano()]))
+			}
+		}
+		mu.Unlock()
+		if len(web) != 60 {
+			b.Fatalf("interval %v: %d webhook events, want 60", interval, len(web))
+		}
+		slices.Sort(web)
+		res.WebMin, res.WebMedian, res.WebMax, res.Webhooks = web[0], web[len(web)/2], web[len(web)-1], len(hits)
+		out = append(out, res)
 	}
 	return out
 }
@@ -300,8 +368,8 @@ func label(sql string) string {
 		return "BEGIN"
 	case strings.HasPrefix(s, "commit"):
 		return "COMMIT"
-	case strings.Contains(s, "pg_advisory_xact_lock"):
-		return "lock"
+	case strings.Contains(s, "INSERT INTO alert_eval_runs"):
+		return "claim the run (alert_eval_runs)"
 	case strings.HasPrefix(s, "CREATE TEMP TABLE alert_eval"):
 		return "evaluate (rules × machines → alert_eval)"
 	case strings.Contains(s, "DELETE FROM alert_rule_history"):
@@ -348,7 +416,9 @@ func (r benchReport) markdown(runs int) string {
 			ms(f.First.Took), ms(median(f.Steady)), ms(lo), ms(hi), strings.Join(counts, ", "), f.Load)
 	}
 	p("")
-	p("Statements are counted by a pgx tracer on the pool the run uses: BEGIN, the advisory lock, the evaluation into a temporary table, the three transitions, COMMIT — the same number for every fleet size (also held by `TestStatementCountIsConstant`, 10 vs 1,000 machines). Where the time goes, per statement, in the largest fleet (first run, then the median steady run):")
+	p("The issue's target is ≤ 2 s per run and a constant number of statements. The every-minute case is the steady run; the first run also opens every episode of the seeded state at once (about 1,300 at 10,000 machines), which a live fleet spreads over time. The load average, 8–10 times the cores, is other engineers' test suites on the same 2 vCPUs: the figures are upper bounds for an idle machine.")
+	p("")
+	p("Statements are counted by a pgx tracer on the pool the run uses: BEGIN, the run row (serialises runs, skips stale ones), the evaluation into a temporary table, the three transitions, COMMIT — the same number for every fleet size (also held by `TestStatementCountIsConstant`, 10 vs 1,000 machines). Where the time goes, per statement, in the largest fleet (first run, then the median steady run):")
 	p("")
 	big := r.Fleets[len(r.Fleets)-1]
 	steady := slices.Clone(big.Steady)
@@ -378,18 +448,16 @@ func (r benchReport) markdown(runs int) string {
 	p("")
 	p("A heartbeat records `heartbeat_due_at` = its time + the interval the server answered. The offline rule's condition is `now > heartbeat_due_at + grace`; the job runs every minute (EventBridge `rate(1 minute)`, the local stack's timer), so the alert fires at the first run after due + grace: at most grace + 60 s after the heartbeat that did not come, plus the run's own duration. Measured with the real evaluation at that cadence (runs on the minute), 60 machines whose last heartbeats are spread over a minute, default offline rule:")
 	p("")
-	p("| Interval answered | Grace | Machines | Due → firing: min | median | max | bound (grace + 60 s) | slowest run |")
-	p("|---:|---:|---:|---:|---:|---:|---:|---:|")
+	p("| Interval answered | Grace | Machines | Due → firing: min | median | max | Due → webhook received: min | median | max | bound (grace + 60 s) | Webhook messages | slowest job run |")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, o := range r.Offline {
-		p("| %v | %v | %d | %.1f s | %.1f s | %.1f s | %v | %s |", o.Interval, o.Grace, o.Machines, o.Min.Seconds(), o.Median.Seconds(),
-			o.Max.Seconds(), o.Grace+time.Minute, ms(o.Took))
+		p("| %v | %v | %d | %.1f s | %.1f s | %.1f s | %.2f s | %.2f s | %.2f s | %v | %d | %s |", o.Interval, o.Grace, o.Machines, o.Min.Seconds(), o.Median.Seconds(),
+			o.Max.Seconds(), o.WebMin.Seconds(), o.WebMedian.Seconds(), o.WebMax.Seconds(), o.Grace+time.Minute, o.Webhooks, ms(o.Took))
 	}
 	p("")
 	p("The delay is measured from the heartbeat that was due; from the agent's last heartbeat add the interval (60 s, or 30 s when busy). At 10,000 machines add the run's duration above (the episode is stamped with the run's instant; it is visible once the run commits).")
 	p("")
-	p("## Heartbeat missed → webhook received")
-	p("")
-	p("PENDING: needs the notification pipeline (internal/notify, issue 13 part C). Once merged, the end-to-end figure is the delay above plus the notify stage of the same job run (it runs right after the evaluation, in the same invocation), measured against a local HTTP receiver.")
+	p("The webhook columns run the whole job (`alertsfn.Job`: evaluation, then the notification pipeline of `internal/notify`) with a webhook channel to a local HTTP receiver: each firing event's delay is the run's instant minus the missed heartbeat's due time, plus the wall time from the job's start to the receiver getting the message (all machines firing in one run arrive grouped in one message). `TestOfflineAndCPUAlertsReachWebhookAndMail` (internal/app/alertsfn) holds the same bound end to end with a signature-verifying receiver and a real SMTP server.")
 	return sb.String()
 }
 
