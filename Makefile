@@ -6,7 +6,7 @@ GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 LAMBDA_FLAGS := -trimpath -tags lambda.norpc -ldflags='-s -w'
 
-.PHONY: run test test-go test-timescale test-infra vet build synth deploy-base deploy migrate bench-compression bench-ingest bench-coldstart bench-dashboard clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: run test test-go test-timescale test-infra vet build synth deploy-base deploy migrate bench-compression bench-ingest bench-coldstart bench-dashboard bench-alerts clean $(addprefix build-,$(FUNCTIONS))
 
 # The timescale-mode tests fail when Node (the PGlite TimescaleDB sidecar) is missing, under
 # make as under plain `go test`; OPTRALIS_SKIP_TIMESCALE=1 opts out (they skip instead).
@@ -71,6 +71,12 @@ bench-coldstart:
 # Flags: DASHBOARD_FLAGS='-requests 6000 -speedup 10 -real-pace 150s -wait-load 2'.
 bench-dashboard:
 	$(GO) run ./bench/dashboard $(DASHBOARD_FLAGS)
+
+# Alert evaluation: BENCH_MACHINES machines (10,000) across clients of 100, 5 rules each
+# client, one run's duration (median of 9) and statement count for 1,000 and 10,000
+# machines, and the missed-heartbeat → firing delay at the job's cadence; writes bench/alerts.md.
+bench-alerts:
+	$(WITH_SERVICES) $(GO) test -run '^$$' -bench Alerts -benchtime 1x -count=1 -timeout 30m ./internal/alerteval
 
 migrate:
 	$(GO) run ./cmd/optralis migrate

@@ -142,6 +142,10 @@ func Functions() []Function {
 		// otherwise through SMTP (see Function.SMTP).
 		{Name: "reminders", Kind: Scheduled, MemoryMB: 256, Timeout: 5 * time.Minute, Needs: opened | Mail | SES,
 			Doc: "Licence and password expiry reminder emails, daily at 09:00 UTC"},
+		// Every minute; a run that overruns the next one serialises with it (alerteval's
+		// lock, notify's claims). Mail like the reminders: SES with its own role, or SMTP.
+		{Name: "alerts", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Needs: opened | Mail | SES,
+			Doc: "Alert evaluation (every minute) and notifications: email, webhooks, Slack, Teams"},
 		{Name: "certexpiry", Kind: Scheduled, MemoryMB: 256, Timeout: 2 * time.Minute, Needs: opened | Mail,
 			Doc: "Daily digest of machine certificates expiring within 30 days, mailed to client admins"},
 	}

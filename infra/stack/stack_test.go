@@ -455,8 +455,8 @@ func TestSchedulesExact(t *testing.T) {
 			})
 		}
 	}
-	if len(resources(synth(t, "planned").mainJSON, "AWS::Events::Rule")) != 5 {
-		t.Error("the planned stack must have exactly the five job rules")
+	if len(resources(synth(t, "planned").mainJSON, "AWS::Events::Rule")) != 6 {
+		t.Error("the planned stack must have exactly the six job rules")
 	}
 }
 
@@ -615,10 +615,10 @@ func whoMay(grants map[string][]string, allowed func(action string) bool) []stri
 }
 
 // TestLeastPrivilege: kms:Sign on the CA key for bootstrap, admin and renew only; email for
-// reminders only; no wildcard actions.
+// the mailing jobs (reminders, alerts) only; no wildcard actions.
 func TestLeastPrivilege(t *testing.T) {
 	wantSign := map[string][]string{"deployed": {"admin", "bootstrap", "renew"}, "planned": {"admin", "bootstrap", "renew"}}
-	wantSES := map[string][]string{"deployed": {"reminders"}, "planned": {"reminders"}}
+	wantSES := map[string][]string{"deployed": {"alerts", "reminders"}, "planned": {"alerts", "reminders"}}
 	for _, name := range []string{"deployed", "planned"} {
 		v := synth(t, name)
 		grants := grantedTo(t, v)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/adminfn"
+	"github.com/optralis/optralis/internal/app/alertsfn"
 	"github.com/optralis/optralis/internal/app/authfn"
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
 	"github.com/optralis/optralis/internal/app/certexpiryfn"
@@ -63,6 +64,7 @@ func TestFunctionsOpenWithTheirOwnConfiguration(t *testing.T) {
 		{"drift", driftfn.Open, false, "", 0},
 		{"reminders", remindersfn.Open, false, "", 0},
 		{"certexpiry", certexpiryfn.Open, false, "", 0},
+		{"alerts", alertsfn.Open, false, "", 0},
 	} {
 		getenv := env(nil)
 		if c.needsJWT {

@@ -61,7 +61,8 @@ func (d *testDeps) heartbeat() *heartbeat.Service {
 }
 
 func (d *testDeps) monolith() *monolith.Monolith {
-	m, err := monolith.New(d.core(), monolith.Services{Auth: d.auth(), Heartbeat: d.heartbeat(), CA: d.CA, Enrolment: d.Config.Enrolment, AI: d.Config.AI})
+	m, err := monolith.New(d.core(), monolith.Services{Auth: d.auth(), Heartbeat: d.heartbeat(), CA: d.CA, Enrolment: d.Config.Enrolment, AI: d.Config.AI,
+		NotifyAllowInsecure: d.Config.NotifyAllowInsecureURLs})
 	if err != nil {
 		panic(err)
 	}
@@ -94,7 +95,7 @@ func (d *testDeps) FunctionHandler(fn string) http.Handler {
 	case routes.FnBootstrap:
 		h, err = bootstrapfn.New(d.core(), d.CA, d.Config.Enrolment)
 	case routes.FnAdmin:
-		h, err = adminfn.New(d.core(), d.auth(), d.CA, d.Config.Enrolment)
+		h, err = adminfn.New(d.core(), d.auth(), d.CA, d.Config.Enrolment, adminfn.Notify{AllowInsecure: d.Config.NotifyAllowInsecureURLs})
 	case routes.FnHeartbeat:
 		h, err = heartbeatfn.New(d.core(), d.heartbeat())
 	case routes.FnRenew:

@@ -26,6 +26,7 @@ type tenant struct {
 	ClientID, UserID, Email, MachineID, Hostname, GroupID, InstallTokenID, CertificateID string
 	// alerting: rules, windows, alerts (issue 13)
 	AlertRuleID, WindowID, AlertID string
+	ChannelID                      string // a notification channel (issue 13)
 }
 
 func newTenant(t *testing.T, s *stack, name string) tenant {
@@ -60,13 +61,16 @@ func newTenant(t *testing.T, s *stack, name string) tenant {
 	q(`INSERT INTO alert_rule_history (client_id, machine_id, rule_id, rule_name, metric_type, severity, state, started_at, triggered_at)
 		VALUES ($1, $2, $3, $4, 'cpu', 'warning', 'firing', $5, $5) RETURNING id`, &tn.AlertID, tn.ClientID, tn.MachineID, tn.AlertRuleID,
 		"rule-"+name, s.clock.Now().Add(-time.Minute))
+	// A webhook channel beside the client's default email channel.
+	q(`INSERT INTO notification_channels (client_id, name, kind, url, secret, created_at, updated_at)
+		VALUES ($1, $2::text, 'webhook', 'https://hooks.example.com/' || $2::text, 'whsec_tenant', $3, $3) RETURNING id`, &tn.ChannelID, tn.ClientID, "hook-"+name, s.clock.Now())
 	return tn
 }
 
 // secrets are the strings of tenant B that must never reach tenant A.
 func (tn tenant) secrets() []string {
 	return []string{tn.ClientID, tn.UserID, tn.Email, tn.MachineID, tn.Hostname, tn.GroupID, tn.InstallTokenID, tn.CertificateID,
-		tn.AlertRuleID, tn.WindowID, tn.AlertID}
+		tn.AlertRuleID, tn.WindowID, tn.AlertID, tn.ChannelID}
 }
 
 // resourceIDs maps the collection a path parameter follows (".../machines/{id}") to B's
@@ -84,6 +88,8 @@ func (tn tenant) resourceIDs() map[string]string {
 		"alert-rules":         tn.AlertRuleID,
 		"maintenance-windows": tn.WindowID,
 		"alerts":              tn.AlertID,
+		// alerting (issue 13)
+		"notification-channels": tn.ChannelID,
 	}
 }
 
@@ -98,6 +104,8 @@ var requestBodies = map[string]string{
 	"PATCH /api/alert-rules/{id}":         `{"name":"renamed","severity":"critical"}`,
 	"PATCH /api/maintenance-windows/{id}": `{"name":"renamed","duration_seconds":120}`,
 	"POST /api/alerts/{id}/acknowledge":   `{"comment":"mine now"}`,
+	// alerting (issue 13)
+	"PATCH /api/notification-channels/{id}": `{"name":"renamed","enabled":false}`,
 }
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
@@ -237,6 +245,13 @@ func (c *isolationCheck) run(rows []routes.Route, h http.Handler) (covered []str
 		     + (SELECT count(*) FROM alert_rule_history WHERE id = $3 AND client_id = $4 AND state = 'firing' AND acknowledged_at IS NULL)`,
 		b.AlertRuleID, b.WindowID, b.AlertID, b.ClientID).Scan(&n); err != nil || n != 3 {
 		c.errorf("client B's alerting rows changed (%d of 3 intact): %v", n, err)
+	}
+	// alerting (issue 13): B's channel as it was, no test notification recorded for it.
+	if err := c.s.d.Pool.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM notification_channels WHERE id = $1 AND client_id = $2 AND name = 'hook-b' AND enabled
+		        AND url = 'https://hooks.example.com/hook-b' AND secret = 'whsec_tenant')
+		     + (SELECT count(*) FROM notification_history WHERE channel_id = $1)`, b.ChannelID, b.ClientID).Scan(&n); err != nil || n != 1 {
+		c.errorf("client B's notification channel changed or was used: %v", err)
 	}
 	return covered
 }

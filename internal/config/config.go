@@ -32,6 +32,9 @@ type Config struct {
 	Enrolment Enrolment
 	// AI is the optional AI provider of drift explanations (ai.go).
 	AI AI
+	// NotifyAllowInsecureURLs lets notification channels post to http and private
+	// addresses (NOTIFY_ALLOW_INSECURE_URLS; local stack and tests only).
+	NotifyAllowInsecureURLs bool
 }
 
 // SMTP is the outgoing mail server; Host empty means mail is disabled.
@@ -85,6 +88,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.AI, err = LoadAI(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.NotifyAllowInsecureURLs, err = NotifyAllowInsecureURLs(getenv); err != nil {
 		return Config{}, err
 	}
 	return c, nil

@@ -105,3 +105,16 @@ func TestAIHealthURL(t *testing.T) {
 		}
 	}
 }
+
+func TestNotifyAllowInsecureURLs(t *testing.T) {
+	for v, want := range map[string]bool{"": false, "false": false, "true": true, "1": true, " TRUE ": true} {
+		got, err := NotifyAllowInsecureURLs(env(map[string]string{"NOTIFY_ALLOW_INSECURE_URLS": v}))
+		if err != nil || got != want {
+			t.Errorf("%q: %v %v", v, got, err)
+		}
+	}
+	if _, err := NotifyAllowInsecureURLs(env(map[string]string{"NOTIFY_ALLOW_INSECURE_URLS": "yes please"})); err == nil ||
+		!strings.Contains(err.Error(), "NOTIFY_ALLOW_INSECURE_URLS") {
+		t.Fatalf("refusal: %v", err)
+	}
+}

@@ -194,7 +194,7 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 	authSvc := authfn.NewService(core, authfn.Settings{Secret: cfg.JWTSecret, SMTP: cfg.SMTP, Dev: true})
 	m, err := monolith.New(core, monolith.Services{
 		Auth: authSvc, Heartbeat: heartbeatfn.NewServiceWithGrace(core, cfg.LicenceGraceDays), CA: authority, Enrolment: enrolment, AI: cfg.AI, Uptime: uptime,
-		Mail: mail.MessageFromConfig(cfg.SMTP, logger), DashboardURL: cfg.DashboardURL,
+		Mail: mail.MessageFromConfig(cfg.SMTP, logger), DashboardURL: cfg.DashboardURL, NotifyAllowInsecure: cfg.NotifyAllowInsecureURLs,
 	})
 	if err != nil {
 		apiLn.Close()

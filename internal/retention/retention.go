@@ -235,7 +235,11 @@ type secondary struct {
 func secondaryTables(mode string) []secondary {
 	tables := []secondary{
 		{"notification_history", `sent_at < $1::timestamptz - INTERVAL '30 days'`},
-		{"alert_rule_history", `triggered_at < $1::timestamptz - INTERVAL '90 days'`},
+		// Alert episodes: 90 days after they resolved. Open ones (pending, firing) are never
+		// deleted here however old: the evaluation owns them. Rows the evaluation never
+		// opened (no started_at, before migration 00012) go by triggered_at as before.
+		{"alert_rule_history", `resolved_at < $1::timestamptz - INTERVAL '90 days'
+			OR (started_at IS NULL AND resolved_at IS NULL AND triggered_at < $1::timestamptz - INTERVAL '90 days')`},
 		// "expires_at ou 90 jours": expired, or created more than 90 days ago.
 		{"ai_analysis_results", `expires_at <= $1::timestamptz OR created_at < $1::timestamptz - INTERVAL '90 days'`},
 		{"ai_trigger_history", `executed_at < $1::timestamptz - INTERVAL '90 days'`},

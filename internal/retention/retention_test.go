@@ -3,6 +3,7 @@ package retention_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,5 +126,63 @@ func TestStatementTimeoutHalvesTheSliceAndSparesOtherClients(t *testing.T) {
 	var left int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM metrics WHERE machine_id = $1`, machines[1]).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("free client: %d rows left (%v)", left, err)
+	}
+}
+
+// Alert episodes go 90 days after they resolved; open ones (firing, pending) stay however
+// old they are, and rows the evaluation never opened go by triggered_at.
+func TestAlertHistoryKeepsOpenEpisodes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testenv.NewDB(t, migrate.ModePostgres)
+	client := testenv.Client(t, pool, "Pro")
+	m := testenv.Machine(t, pool, client, "a")
+	now := time.Date(2026, 11, 24, 10, 30, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	var rules []string
+	rows, err := pool.Query(ctx, `SELECT id FROM alert_rules WHERE client_id = $1 ORDER BY name`, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		_ = rows.Scan(&id)
+		rules = append(rules, id)
+	}
+	if rows.Err() != nil || len(rules) < 4 {
+		t.Fatalf("default rules: %v %v", rules, rows.Err())
+	}
+	ins := func(name string, rule any, state string, started, triggered, resolved *time.Time) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `INSERT INTO alert_rule_history (client_id, machine_id, rule_id, rule_name, metric_type, severity,
+			state, started_at, triggered_at, resolved_at) VALUES ($1, $2, $3, $4, 'offline', 'warning', $5, $6, $7, $8)`,
+			client, m, rule, name, state, started, triggered, resolved); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ago := func(d int) *time.Time { v := now.Add(-time.Duration(d) * day); return &v }
+	ins("firing for 200 days", rules[0], "firing", ago(200), ago(200), nil)
+	ins("pending for 200 days", rules[1], "pending", ago(200), nil, nil)
+	ins("resolved 100 days ago", rules[2], "resolved", ago(200), ago(200), ago(100))
+	ins("resolved 10 days ago", rules[2], "resolved", ago(200), ago(200), ago(10))
+	ins("legacy, 100 days", nil, "firing", nil, ago(100), nil)
+	ins("legacy, 10 days", nil, "firing", nil, ago(10), nil)
+	c := retention.Cleaner{Pool: pool, Mode: migrate.ModePostgres, Logger: testenv.Discard(), Batch: 2}
+	del, err := c.CleanupSecondaryTables(ctx, now)
+	if err != nil || del["alert_rule_history"] != 2 {
+		t.Fatalf("deleted %v, %v; want 2 alert episodes", del, err)
+	}
+	var left []string
+	rows, err = pool.Query(ctx, `SELECT rule_name FROM alert_rule_history ORDER BY rule_name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		_ = rows.Scan(&n)
+		left = append(left, n)
+	}
+	if got := strings.Join(left, "; "); got != "firing for 200 days; legacy, 10 days; pending for 200 days; resolved 10 days ago" {
+		t.Errorf("left: %s", got)
 	}
 }

@@ -69,6 +69,8 @@ type Job struct {
 // Jobs is every scheduled task: EventBridge schedules on AWS, timers in the local stack.
 func Jobs() []Job {
 	return []Job{
+		// Alerting (issue 13): evaluation then notification, every minute.
+		{Name: "alerts", Function: FnAlerts, Cadence: EveryDuration(time.Minute)},
 		{Name: "uptime", Function: FnUptime, Cadence: EveryDuration(30 * time.Minute)},
 		{Name: "cleanup", Function: FnCleanup, Cadence: EveryDuration(time.Hour)},
 		{Name: "drift", Function: FnDrift, Cadence: EveryDuration(time.Hour)},

@@ -19,6 +19,7 @@ const (
 	FnCertExpiry = "certexpiry"
 	FnDrift      = "drift"
 	FnReminders  = "reminders"
+	FnAlerts     = "alerts"
 	FnMigrate    = "migrate"
 )
 
@@ -169,6 +170,13 @@ func Table() []Route {
 		{Function: FnAdmin, Method: get, Path: "/api/alerts", Access: User},
 		{Function: FnAdmin, Method: get, Path: "/api/alerts/{id}", Access: User},
 		{Function: FnAdmin, Method: post, Path: "/api/alerts/{id}/acknowledge", Access: User},
+		// alerting: notification channels (issue 13)
+		{Function: FnAdmin, Method: get, Path: "/api/notification-channels", Access: User},
+		{Function: FnAdmin, Method: post, Path: "/api/notification-channels", Access: ClientAdmin},
+		{Function: FnAdmin, Method: get, Path: "/api/notification-channels/{id}", Access: User},
+		{Function: FnAdmin, Method: http.MethodPatch, Path: "/api/notification-channels/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: del, Path: "/api/notification-channels/{id}", Access: ClientAdmin},
+		{Function: FnAdmin, Method: post, Path: "/api/notification-channels/{id}/test", Access: ClientAdmin},
 
 		{Function: FnAdmin, Method: get, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},
 		{Function: FnAdmin, Method: put, Path: "/api/admin/agent-requirements", Access: PlatformAdmin},

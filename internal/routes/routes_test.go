@@ -12,6 +12,8 @@ import (
 // local stack derive theirs from Jobs().
 func TestJobCadencesAreTheSpecs(t *testing.T) {
 	spec := map[string]string{"cleanup": "rate(1 hour)", "uptime": "rate(30 minutes)", "drift": "rate(1 hour)", "reminders": "cron(0 9 * * ? *)",
+		"alerts": "rate(1 minute)", // issue 13: "EventBridge rate(1 minute)"
+
 		"certexpiry": "cron(0 6 * * ? *)"} // daily (issue 12); 06:00 UTC, before the working day in Europe
 	for _, j := range Jobs() {
 		expr, err := j.Cadence.Expression()

@@ -31,8 +31,9 @@ import (
 
 // Handlers binds the admin function's routes. a is the authentication service (it ends
 // sessions and sends invitations), d the enrolment service (install tokens), e the
-// enrolment settings (the endoflife.date API for Windows builds).
-func Handlers(core app.Core, a *auth.Service, d enrol.Deps, e config.Enrolment) app.Handlers {
+// enrolment settings (the endoflife.date API for Windows builds), n what the notification
+// channels' test action sends with.
+func Handlers(core app.Core, a *auth.Service, d enrol.Deps, e config.Enrolment, n Notify) app.Handlers {
 	cd := certs.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger, Cache: core.Cache()}
 	rd := bootstrapfn.Requirements(core)
 	md := machinedata.Deps{Pool: core.Pool, Clock: core.Clock, Logger: core.Logger, Cache: core.Cache()}
@@ -65,6 +66,8 @@ func Handlers(core app.Core, a *auth.Service, d enrol.Deps, e config.Enrolment) 
 
 		// alerting: rules, windows, alerts (issue 13)
 		alertingHandlers(core),
+		// alerting: notification channels
+		channelHandlers(core, n),
 
 		app.Handlers{
 			"POST /api/install-tokens":                   enrol.HandleCreateToken(d),
@@ -127,8 +130,8 @@ func groupHandlers(core app.Core) app.Handlers {
 }
 
 // New serves the admin function's routes; a checks the callers' access tokens.
-func New(core app.Core, a *auth.Service, authority *ca.CA, e config.Enrolment) (http.Handler, error) {
-	return app.Bind(routes.Of(routes.FnAdmin), Handlers(core, a, bootstrapfn.Enrolment(core, authority, e), e),
+func New(core app.Core, a *auth.Service, authority *ca.CA, e config.Enrolment, n Notify) (http.Handler, error) {
+	return app.Bind(routes.Of(routes.FnAdmin), Handlers(core, a, bootstrapfn.Enrolment(core, authority, e), e, n),
 		app.Guards{Dashboard: a.Guard}, core)
 }
 
@@ -136,11 +139,15 @@ func New(core app.Core, a *auth.Service, authority *ca.CA, e config.Enrolment) (
 func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (app.Function, error) {
 	var s authfn.Settings
 	var e config.Enrolment
+	var n NotifySettings
 	return app.OpenHTTP(ctx, routes.FnAdmin, getenv, stdout,
 		func(getenv func(string) string) (err error) {
 			// JWT_SECRET and SMTP: invitations are mailed like reset links, to the same
 			// dashboard (authfn.NewService).
 			if s, err = authfn.LoadSettings(getenv); err != nil {
+				return err
+			}
+			if n, err = LoadNotify(getenv); err != nil {
 				return err
 			}
 			e, err = config.LoadEnrolment(getenv)
@@ -151,6 +158,6 @@ func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (ap
 			if err != nil {
 				return nil, err
 			}
-			return New(core, authfn.NewService(core, s), authority, e)
+			return New(core, authfn.NewService(core, s), authority, e, n.Notify(core, s.SMTP))
 		})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/app/adminfn"
+	"github.com/optralis/optralis/internal/app/alertsfn"
 	"github.com/optralis/optralis/internal/app/authfn"
 	"github.com/optralis/optralis/internal/app/bootstrapfn"
 	"github.com/optralis/optralis/internal/app/certexpiryfn"
@@ -41,6 +42,12 @@ type Services struct {
 	Mail mail.MessageSender
 	// DashboardURL is the base of the links in those mails ("": none).
 	DashboardURL string
+	// NotifyAllowInsecure lets notification channels post to http and private addresses
+	// (NOTIFY_ALLOW_INSECURE_URLS: the local stack's receivers).
+	NotifyAllowInsecure bool
+	// HTTP delivers the alerts' webhooks (nil: notify's client, which enforces the
+	// address policy at dial time).
+	HTTP *http.Client
 }
 
 // Monolith is every function of the route-and-job table, bound.
@@ -61,7 +68,8 @@ func New(core app.Core, s Services) (*Monolith, error) {
 		statusfn.Handlers(core),
 		authfn.Handlers(s.Auth),
 		bootstrapfn.Handlers(core, enrolment),
-		adminfn.Handlers(core, s.Auth, enrolment, s.Enrolment),
+		adminfn.Handlers(core, s.Auth, enrolment, s.Enrolment,
+			adminfn.Notify{Mail: s.Mail, AllowInsecure: s.NotifyAllowInsecure, DashboardURL: s.DashboardURL}),
 	), app.Guards{Dashboard: s.Auth.Guard}, core)
 	if err != nil {
 		return nil, err
@@ -99,6 +107,9 @@ func JobServices(getenv func(string) string, cors []string, logger *slog.Logger)
 	if s.Uptime, err = uptimefn.Load(getenv); err != nil {
 		return s, err
 	}
+	if s.NotifyAllowInsecure, err = config.NotifyAllowInsecureURLs(getenv); err != nil {
+		return s, err
+	}
 	s.Mail = mail.MessageFromConfig(smtp, logger)
 	return s, nil
 }
@@ -118,6 +129,9 @@ func Jobs(core app.Core, s Services) ([]app.Job, error) {
 		routes.FnCertExpiry: certexpiryfn.Job(core, mailer, s.DashboardURL),
 		// Reminders: on its daily 09:00 UTC cadence, as on AWS.
 		routes.FnReminders: remindersfn.Job(core, mailer, s.DashboardURL),
+		// Alerts: every minute, as EventBridge's rate(1 minute) on AWS.
+		routes.FnAlerts: alertsfn.Job(core, alertsfn.Deps{Mailer: mailer, HTTP: s.HTTP, DashboardURL: s.DashboardURL,
+			AllowInsecure: s.NotifyAllowInsecure}),
 	}
 	var jobs []app.Job
 	for _, j := range routes.Jobs() {
