@@ -19,6 +19,9 @@ type Ingest struct {
 	// MachineLimit (HEARTBEAT_MACHINE_LIMIT, 0–100000 a minute, default 10; 0: none) is
 	// how many heartbeats a minute one machine may send.
 	MachineLimit int
+	// IPLimit (HEARTBEAT_IP_LIMIT, 1–1000000000 a minute, default 3000, the spec's) is how
+	// many heartbeats a minute one source address may send.
+	IPLimit int
 }
 
 // Defaults of Ingest.
@@ -26,6 +29,7 @@ const (
 	DefaultGroupMax     = 256
 	DefaultCommitters   = 4
 	DefaultMachineLimit = 10
+	DefaultIPLimit      = 3000
 )
 
 // LoadIngest reads the heartbeat ingest settings.
@@ -45,15 +49,22 @@ func LoadIngest(getenv func(string) string) (Ingest, error) {
 	if in.Committers, err = intIn(getenv, "HEARTBEAT_COMMITTERS", DefaultCommitters, 1, 64); err != nil {
 		return Ingest{}, err
 	}
-	if in.MachineLimit, err = MachineLimit(getenv); err != nil {
+	if in.MachineLimit, in.IPLimit, err = Limits(getenv); err != nil {
 		return Ingest{}, err
 	}
 	return in, nil
 }
 
-// MachineLimit reads HEARTBEAT_MACHINE_LIMIT (the heartbeat function reads only this).
-func MachineLimit(getenv func(string) string) (int, error) {
-	return intIn(getenv, "HEARTBEAT_MACHINE_LIMIT", DefaultMachineLimit, 0, 100000)
+// Limits reads HEARTBEAT_MACHINE_LIMIT and HEARTBEAT_IP_LIMIT (what the heartbeat
+// function reads of Ingest: on Lambda each heartbeat is written on its own).
+func Limits(getenv func(string) string) (machine, ip int, err error) {
+	if machine, err = intIn(getenv, "HEARTBEAT_MACHINE_LIMIT", DefaultMachineLimit, 0, 100000); err != nil {
+		return 0, 0, err
+	}
+	if ip, err = intIn(getenv, "HEARTBEAT_IP_LIMIT", DefaultIPLimit, 1, 1000000000); err != nil {
+		return 0, 0, err
+	}
+	return machine, ip, nil
 }
 
 func intIn(getenv func(string) string, name string, def, lo, hi int) (int, error) {

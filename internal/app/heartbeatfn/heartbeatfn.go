@@ -25,7 +25,7 @@ func NewService(core app.Core) *heartbeat.Service {
 // NewServiceWithGrace is NewService serving the agents of an expired licence for
 // graceDays more days (LICENSE_GRACE_DAYS; 0: not at all).
 func NewServiceWithGrace(core app.Core, graceDays int) *heartbeat.Service {
-	return NewServiceWith(core, Settings{GraceDays: graceDays, MachineLimit: config.DefaultMachineLimit})
+	return NewServiceWith(core, Settings{GraceDays: graceDays, MachineLimit: config.DefaultMachineLimit, IPLimit: config.DefaultIPLimit})
 }
 
 // Settings are the heartbeat service's configuration.
@@ -33,6 +33,8 @@ type Settings struct {
 	GraceDays int // LICENSE_GRACE_DAYS; 0: none
 	// MachineLimit is heartbeats a minute per machine (HEARTBEAT_MACHINE_LIMIT); 0: none.
 	MachineLimit int
+	// IPLimit is heartbeats a minute per source address (HEARTBEAT_IP_LIMIT); 0: the spec's 3000.
+	IPLimit int
 	// Group, when set, writes through group committers (the long-running server);
 	// nil: each heartbeat is a group of one (Lambda).
 	Group *heartbeat.GroupCommit
@@ -40,7 +42,7 @@ type Settings struct {
 
 // ServerSettings are the long-running server's settings from its configuration.
 func ServerSettings(graceDays int, in config.Ingest) Settings {
-	s := Settings{GraceDays: graceDays, MachineLimit: in.MachineLimit}
+	s := Settings{GraceDays: graceDays, MachineLimit: in.MachineLimit, IPLimit: in.IPLimit}
 	if in.GroupCommit {
 		s.Group = &heartbeat.GroupCommit{MaxGroup: in.MaxGroup, Committers: in.Committers}
 	}
@@ -57,8 +59,12 @@ func NewServiceWith(core app.Core, s Settings) *heartbeat.Service {
 	if s.MachineLimit > 0 {
 		limit = ratelimit.Limit{Burst: s.MachineLimit, Period: time.Minute}
 	}
+	var ipLimit ratelimit.Limit // zero: heartbeat.RateLimit()
+	if s.IPLimit > 0 {
+		ipLimit = ratelimit.Limit{Burst: s.IPLimit, Period: time.Minute}
+	}
 	return heartbeat.New(heartbeat.Deps{Pool: core.Pool, Redis: core.Redis, Clock: core.Clock, Logger: core.Logger,
-		RedisPrefix: core.KeyPrefix, LicenceGraceDays: s.GraceDays, MachineLimit: limit, GroupCommit: s.Group})
+		RedisPrefix: core.KeyPrefix, LicenceGraceDays: s.GraceDays, Limit: ipLimit, MachineLimit: limit, GroupCommit: s.Group})
 }
 
 // Handlers binds the heartbeat function's routes.
@@ -88,7 +94,7 @@ func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (ap
 			if s.GraceDays, err = config.LicenceGraceDays(getenv); err != nil {
 				return err
 			}
-			s.MachineLimit, err = config.MachineLimit(getenv)
+			s.MachineLimit, s.IPLimit, err = config.Limits(getenv)
 			return err
 		},
 		func(core app.Core) (http.Handler, error) { return New(core, NewServiceWith(core, s)) })
