@@ -35,6 +35,8 @@ type Config struct {
 	// NotifyAllowInsecureURLs lets notification channels post to http and private
 	// addresses (NOTIFY_ALLOW_INSECURE_URLS; local stack and tests only).
 	NotifyAllowInsecureURLs bool
+	// Ingest: group commit and the per-machine limit of heartbeats (ingest.go).
+	Ingest Ingest
 }
 
 // SMTP is the outgoing mail server; Host empty means mail is disabled.
@@ -91,6 +93,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.NotifyAllowInsecureURLs, err = NotifyAllowInsecureURLs(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.Ingest, err = LoadIngest(getenv); err != nil {
 		return Config{}, err
 	}
 	return c, nil

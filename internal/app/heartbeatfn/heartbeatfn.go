@@ -6,11 +6,13 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/heartbeat"
+	"github.com/optralis/optralis/internal/ratelimit"
 	"github.com/optralis/optralis/internal/routes"
 )
 
@@ -23,11 +25,46 @@ func NewService(core app.Core) *heartbeat.Service {
 // NewServiceWithGrace is NewService serving the agents of an expired licence for
 // graceDays more days (LICENSE_GRACE_DAYS; 0: not at all).
 func NewServiceWithGrace(core app.Core, graceDays int) *heartbeat.Service {
-	if graceDays == 0 {
-		graceDays = -1 // heartbeat.Deps: negative is none, 0 its default
+	return NewServiceWith(core, Settings{GraceDays: graceDays, MachineLimit: config.DefaultMachineLimit, IPLimit: config.DefaultIPLimit})
+}
+
+// Settings are the heartbeat service's configuration.
+type Settings struct {
+	GraceDays int // LICENSE_GRACE_DAYS; 0: none
+	// MachineLimit is heartbeats a minute per machine (HEARTBEAT_MACHINE_LIMIT); 0: none.
+	MachineLimit int
+	// IPLimit is heartbeats a minute per source address (HEARTBEAT_IP_LIMIT); 0: the spec's 3000.
+	IPLimit int
+	// Group, when set, writes through group committers (the long-running server);
+	// nil: each heartbeat is a group of one (Lambda).
+	Group *heartbeat.GroupCommit
+}
+
+// ServerSettings are the long-running server's settings from its configuration.
+func ServerSettings(graceDays int, in config.Ingest) Settings {
+	s := Settings{GraceDays: graceDays, MachineLimit: in.MachineLimit, IPLimit: in.IPLimit}
+	if in.GroupCommit {
+		s.Group = &heartbeat.GroupCommit{MaxGroup: in.MaxGroup, Committers: in.Committers}
+	}
+	return s
+}
+
+// NewServiceWith is the heartbeat service with s. A service with committers is stopped
+// with its Close.
+func NewServiceWith(core app.Core, s Settings) *heartbeat.Service {
+	if s.GraceDays == 0 {
+		s.GraceDays = -1 // heartbeat.Deps: negative is none, 0 its default
+	}
+	limit := ratelimit.Limit{Burst: -1}
+	if s.MachineLimit > 0 {
+		limit = ratelimit.Limit{Burst: s.MachineLimit, Period: time.Minute}
+	}
+	var ipLimit ratelimit.Limit // zero: heartbeat.RateLimit()
+	if s.IPLimit > 0 {
+		ipLimit = ratelimit.Limit{Burst: s.IPLimit, Period: time.Minute}
 	}
 	return heartbeat.New(heartbeat.Deps{Pool: core.Pool, Redis: core.Redis, Clock: core.Clock, Logger: core.Logger,
-		RedisPrefix: core.KeyPrefix, LicenceGraceDays: graceDays})
+		RedisPrefix: core.KeyPrefix, LicenceGraceDays: s.GraceDays, Limit: ipLimit, MachineLimit: limit, GroupCommit: s.Group})
 }
 
 // Handlers binds the heartbeat function's routes.
@@ -51,8 +88,14 @@ func New(core app.Core, hb *heartbeat.Service) (http.Handler, error) {
 
 // Open is the Lambda's cold start.
 func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (app.Function, error) {
-	var grace int
+	var s Settings
 	return app.OpenHTTP(ctx, routes.FnHeartbeat, getenv, stdout,
-		func(getenv func(string) string) (err error) { grace, err = config.LicenceGraceDays(getenv); return err },
-		func(core app.Core) (http.Handler, error) { return New(core, NewServiceWithGrace(core, grace)) })
+		func(getenv func(string) string) (err error) {
+			if s.GraceDays, err = config.LicenceGraceDays(getenv); err != nil {
+				return err
+			}
+			s.MachineLimit, s.IPLimit, err = config.Limits(getenv)
+			return err
+		},
+		func(core app.Core) (http.Handler, error) { return New(core, NewServiceWith(core, s)) })
 }
