@@ -20,6 +20,9 @@ const (
 	FnDrift      = "drift"
 	FnReminders  = "reminders"
 	FnMigrate    = "migrate"
+	// FnHeartbeatWriter consumes the heartbeat queue (ingest mode "queue"): no route, no
+	// schedule; infra wires its SQS event source.
+	FnHeartbeatWriter = "heartbeatwriter"
 )
 
 // Access is what a route demands of its caller. Every route declares one; the guard
