@@ -79,12 +79,19 @@ var (
 // latestCertificate selects the machine's current certificate row: its unrevoked one if
 // it has one, otherwise the most recently issued (so a revocation shows). $1 is the
 // machine id. The view, the revocation and the heartbeat sync share this definition.
-const latestCertificate = `
+const latestCertificate = latestCertificateOf + `$1` + latestCertificateOrder
+
+// latestCertificateOf + a machine id expression + latestCertificateOrder is
+// latestCertificate for another expression (the group sync's x.id).
+const (
+	latestCertificateOf = `
 	SELECT serial, issued_at, expires_at, revoked_at, revocation_reason
 	FROM client_certificates
-	WHERE machine_id = $1
+	WHERE machine_id = `
+	latestCertificateOrder = `
 	ORDER BY (revoked_at IS NULL) DESC, issued_at DESC, created_at DESC
 	LIMIT 1`
+)
 
 // retryable reports transient conflicts of concurrent transactions: serialization
 // failures, deadlocks, lock timeouts, and a unique violation a concurrent insert caused.

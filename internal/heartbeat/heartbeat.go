@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/klauspost/compress/gzip"
 	"github.com/redis/go-redis/v9"
@@ -52,7 +51,17 @@ type Deps struct {
 	// LicenceGraceDays is how long after its client's licence expired an agent is still
 	// served (LICENSE_GRACE_DAYS); 0: DefaultLicenceGraceDays, negative: none.
 	LicenceGraceDays int
+	// MachineLimit is the per-machine heartbeat limit; zero: MachineRateLimit(); a
+	// negative Burst: none (load benchmarks).
+	MachineLimit ratelimit.Limit
+	// GroupCommit, when set, writes heartbeats through a Committer (long-running
+	// servers); nil: each heartbeat is written as a group of one (Lambda).
+	GroupCommit *GroupCommit
 }
+
+// MachineRateLimit is the per-machine heartbeat limit: an agent heartbeats every 30 or 60
+// s, so more than 10 a minute is a misbehaving agent (or a copied certificate).
+func MachineRateLimit() ratelimit.Limit { return ratelimit.Limit{Burst: 10, Period: time.Minute} }
 
 // DefaultLicenceGraceDays is the grace period of an expired licence.
 const DefaultLicenceGraceDays = 14
@@ -65,6 +74,11 @@ var ErrLicenceExpired = apperr.New(apperr.PaymentRequired,
 type Service struct {
 	d       Deps
 	limiter *ratelimit.Limiter
+	// machines limits each machine's heartbeats (nil: no limit).
+	machines *ratelimit.Limiter
+
+	writer    *Writer
+	committer *Committer // nil: direct writes
 
 	mu      sync.Mutex
 	clients map[string]clientInfo
@@ -95,8 +109,29 @@ func New(d Deps) *Service {
 	} else if d.LicenceGraceDays < 0 {
 		d.LicenceGraceDays = 0
 	}
-	return &Service{d: d, limiter: ratelimit.New(d.Redis, d.RedisPrefix+"ratelimit:heartbeat:", d.Clock, d.Logger),
+	if d.MachineLimit.Burst == 0 {
+		d.MachineLimit = MachineRateLimit()
+	}
+	s := &Service{d: d, limiter: ratelimit.New(d.Redis, d.RedisPrefix+"ratelimit:heartbeat:", d.Clock, d.Logger),
 		clients: map[string]clientInfo{}, breaker: cache.NewBreaker(d.Clock, cache.Pause)}
+	if d.MachineLimit.Burst > 0 {
+		s.machines = ratelimit.New(d.Redis, d.RedisPrefix+"ratelimit:heartbeat-machine:", d.Clock, d.Logger)
+	}
+	s.writer = NewWriter(WriterConfig{Pool: d.Pool, Logger: d.Logger, LicenceGraceDays: d.LicenceGraceDays})
+	if d.GroupCommit != nil {
+		s.committer = NewCommitter(s.writer, *d.GroupCommit)
+	}
+	return s
+}
+
+// Writer is the service's group writer.
+func (s *Service) Writer() *Writer { return s.writer }
+
+// Close stops the group committers (after their groups in flight); a no-op without.
+func (s *Service) Close() {
+	if s.committer != nil {
+		s.committer.Close()
+	}
 }
 
 // Answer is the heartbeat's response.
@@ -145,6 +180,18 @@ func (s *Service) heartbeat(r *http.Request) (ans Answer, err error) {
 			s.limiter.Refund(context.WithoutCancel(ctx), ip, s.d.Limit)
 		}
 	}()
+	if s.machines != nil {
+		if dec := s.machines.Allow(ctx, agent.MachineID, s.d.MachineLimit); !dec.Allowed {
+			e := apperr.New(apperr.RateLimited, "too many heartbeats from this machine: send one per interval answered")
+			e.RetryAfter = ratelimit.RetryAfterSeconds(dec.RetryAfter)
+			return Answer{}, e
+		}
+		defer func() {
+			if err != nil && serverFault(err) {
+				s.machines.Refund(context.WithoutCancel(ctx), agent.MachineID, s.d.MachineLimit)
+			}
+		}()
+	}
 	body, err := readBody(r.Body, s.d.MaxBodyBytes, &s.gunzip)
 	if err != nil {
 		return Answer{}, err
@@ -158,22 +205,20 @@ func (s *Service) heartbeat(r *http.Request) (ans Answer, err error) {
 		return Answer{}, err
 	}
 	now := s.d.Clock.Now()
-	bad, inv := p.Validate(now, ci.retention)
-	if bad != nil {
-		return Answer{}, apperr.InvalidFields(bad)
+	// From the presented certificate itself: no database read.
+	cert, _ := identity.ClientCert(ctx)
+	var notAfter time.Time
+	if cert != nil {
+		notAfter = cert.NotAfter
+	}
+	it, err := NewItem(agent, notAfter, ip, now, p, ci.retention)
+	if err != nil {
+		return Answer{}, err
 	}
 	version, cached := s.cachedVersion(ctx, ci.channel)
-	interval := NextInterval(*p.Metrics.CPUPercent, *p.Metrics.RAMPercent)
-	wr := write{machineID: agent.MachineID, ip: ip, now: now, p: &p, inv: inv, wantVersion: !cached,
-		interval: time.Duration(interval) * time.Second}
-	b := &pgx.Batch{}
-	// The certificate check heads the batch: a revoked agent aborts it and writes nothing.
-	assert, args := certs.AssertActive(agent, now)
-	b.Queue(assert, args...)
-	b.Queue(assertLicence, agent.ClientID, now, s.d.LicenceGraceDays)
-	wr.queue(b)
-	changed, dbVersion, fresh, licence, err := s.send(ctx, b)
-	if err != nil {
+	it.WantVersion = !cached
+	o := s.submit(ctx, it)
+	if err := o.Err; err != nil {
 		switch {
 		case errors.Is(err, certs.ErrRefused):
 			// The agent gets one generic 401; the database's reason goes to the log. Every
@@ -181,7 +226,7 @@ func (s *Service) heartbeat(r *http.Request) (ans Answer, err error) {
 			// the mark that the guard reads is restored if it was lost: the next request
 			// costs no work.
 			s.d.Logger.InfoContext(ctx, "agent certificate refused", "reason", err.Error())
-			if cert, ok := identity.ClientCert(ctx); ok {
+			if cert != nil {
 				s.marks().Refuse(context.WithoutCancel(ctx), now, certs.Refusal{Serial: agent.Serial, Until: cert.NotAfter})
 			}
 		case errors.Is(err, certs.ErrClientDisabled):
@@ -189,25 +234,27 @@ func (s *Service) heartbeat(r *http.Request) (ans Answer, err error) {
 		}
 		return Answer{}, err
 	}
-	if !fresh {
+	if !o.Fresh {
 		// A retry, or another body with an already-recorded recorded_at: nothing written.
 		s.d.Logger.InfoContext(ctx, "heartbeat already recorded; nothing written", "machine_id", agent.MachineID,
 			"recorded_at", p.RecordedAt)
 	}
-	if !cached {
-		version = dbVersion
-		s.storeVersion(ctx, ci.channel, version)
-	}
-	// From the presented certificate itself: no database read.
-	cert, _ := identity.ClientCert(ctx)
-	ans = Answer{NextIntervalSeconds: interval,
-		LatestAgentVersion: version, ConfigChanged: changed,
-		RenewCertificate: cert != nil && certs.ShouldRenew(cert.NotAfter, now)}
-	if licence != nil && !licence.After(now) {
-		until := licence.AddDate(0, 0, s.d.LicenceGraceDays)
-		ans.LicenceExpired, ans.LicenceGraceUntil = true, &until
+	ans = o.Answer
+	if cached {
+		ans.LatestAgentVersion = version
+	} else {
+		s.storeVersion(ctx, ci.channel, ans.LatestAgentVersion)
 	}
 	return ans, nil
+}
+
+// submit writes the heartbeat: through the group committer when there is one (the
+// long-running server), otherwise as a group of one (Lambda: one request per invocation).
+func (s *Service) submit(ctx context.Context, it Item) Outcome {
+	if s.committer != nil {
+		return s.committer.Submit(ctx, it)
+	}
+	return s.writer.Write(ctx, []Item{it})[0]
 }
 
 // serverFault reports an error answered with a 5xx.
@@ -216,33 +263,6 @@ func serverFault(err error) bool {
 		return apperr.Status(e.Code) >= 500
 	}
 	return true
-}
-
-// send runs the batch: pgx pipelines every statement and ends with one Sync, so they run
-// as one implicit transaction in one round trip. Any failure rolls everything back. fresh
-// is false when the heartbeat's (machine, recorded_at) was already recorded (nothing was
-// written but the machine's last_seen); licence is the client's licence expiry.
-func (s *Service) send(ctx context.Context, b *pgx.Batch) (changed bool, version string, fresh bool, licence *time.Time, err error) {
-	n := b.Len()
-	br := s.d.Pool.SendBatch(ctx, b)
-	defer func() {
-		if cerr := br.Close(); err == nil && cerr != nil {
-			err = storeError(cerr)
-		}
-	}()
-	for i := 0; i < n-1; i++ {
-		if _, err := br.Exec(); err != nil {
-			return false, "", false, nil, storeError(err)
-		}
-	}
-	var v *string
-	if err := br.QueryRow().Scan(&changed, &v, &fresh, &licence); err != nil {
-		return false, "", false, nil, storeError(err)
-	}
-	if v != nil {
-		version = *v
-	}
-	return changed, version, fresh, licence, nil
 }
 
 // errUnknownMachine answers an agent whose machine was deleted after the guard admitted it.

@@ -56,10 +56,14 @@ type env struct {
 }
 
 type options struct {
-	tier   string
-	redis  *redis.Client // nil: the test Redis
-	noRed  bool
-	limit  ratelimit.Limit
+	tier  string
+	redis *redis.Client // nil: the test Redis
+	noRed bool
+	limit ratelimit.Limit
+	// machineLimit is the per-machine limit; zero: none (tests send many heartbeats).
+	machineLimit ratelimit.Limit
+	// group turns group commit on.
+	group  *heartbeat.GroupCommit
 	tracer pgx.QueryTracer
 	// asyncCommit turns synchronous_commit off (benchmark diagnostic: the WAL flush share).
 	asyncCommit bool
@@ -109,8 +113,12 @@ func setup(t testing.TB, o options) *env {
 	if o.clock != nil {
 		clk = o.clock
 	}
+	if o.machineLimit.Burst == 0 {
+		o.machineLimit.Burst = -1
+	}
 	e.hb = heartbeat.New(heartbeat.Deps{Pool: pool, Redis: rc, Clock: clk, Logger: testenv.Discard(),
-		RedisPrefix: prefix, Limit: o.limit})
+		RedisPrefix: prefix, Limit: o.limit, MachineLimit: o.machineLimit, GroupCommit: o.group})
+	t.Cleanup(e.hb.Close)
 	e.core = app.Core{Pool: pool, Redis: rc, Logger: testenv.Discard(), Clock: clk, KeyPrefix: prefix}
 	h, err := heartbeatfn.New(e.core, e.hb)
 	if err != nil {

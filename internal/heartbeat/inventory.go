@@ -4,7 +4,6 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
-	"github.com/jackc/pgx/v5"
 )
 
 // The machine_inventory columns each collector feeds (written only by a new heartbeat:
@@ -54,43 +53,59 @@ type Patches struct {
 	LastCheck       *time.Time `json:"last_check"`
 }
 
-// Inventory is what the heartbeat's collectors change in machine_inventory.
+// Inventory is what the heartbeat's collectors change in machine_inventory: one part per
+// collector present (nil when absent), each holding exactly the columns it rewrites.
 type Inventory struct {
-	security, services, software, network, patches []any // statement arguments after machine_id
+	security *invSecurity
+	services *invServices
+	software *invSoftware
+	network  *invNetwork
+	patches  *invPatches
 }
 
-const (
-	upsertSecurity = `
-INSERT INTO machine_inventory (machine_id, antivirus_name, antivirus_version, antivirus_enabled, antivirus_updated,
-    firewall_enabled, bitlocker_enabled, secure_boot_enabled, ports_open, ports_risky_open, all_ports, risky_ports_details, updated_at)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13 WHERE current_setting('optralis.heartbeat_new', true) = 'true'
-ON CONFLICT (machine_id) DO UPDATE SET antivirus_name = EXCLUDED.antivirus_name, antivirus_version = EXCLUDED.antivirus_version,
-    antivirus_enabled = EXCLUDED.antivirus_enabled, antivirus_updated = EXCLUDED.antivirus_updated,
-    firewall_enabled = EXCLUDED.firewall_enabled, bitlocker_enabled = EXCLUDED.bitlocker_enabled,
-    secure_boot_enabled = EXCLUDED.secure_boot_enabled, ports_open = EXCLUDED.ports_open,
-    ports_risky_open = EXCLUDED.ports_risky_open, all_ports = EXCLUDED.all_ports,
-    risky_ports_details = EXCLUDED.risky_ports_details, updated_at = EXCLUDED.updated_at`
-	upsertServices = `
-INSERT INTO machine_inventory (machine_id, services_total, services_running, services_failed, all_services, failed_services, updated_at)
-SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb, $7 WHERE current_setting('optralis.heartbeat_new', true) = 'true'
-ON CONFLICT (machine_id) DO UPDATE SET services_total = EXCLUDED.services_total, services_running = EXCLUDED.services_running,
-    services_failed = EXCLUDED.services_failed, all_services = EXCLUDED.all_services,
-    failed_services = EXCLUDED.failed_services, updated_at = EXCLUDED.updated_at`
-	upsertSoftware = `
-INSERT INTO machine_inventory (machine_id, software_count, software_details, users_total, users_admin, users_details, updated_at)
-SELECT $1, $2, $3::jsonb, $4, $5, $6::jsonb, $7 WHERE current_setting('optralis.heartbeat_new', true) = 'true'
-ON CONFLICT (machine_id) DO UPDATE SET software_count = EXCLUDED.software_count, software_details = EXCLUDED.software_details,
-    users_total = EXCLUDED.users_total, users_admin = EXCLUDED.users_admin, users_details = EXCLUDED.users_details, updated_at = EXCLUDED.updated_at`
-	upsertNetwork = `
-INSERT INTO machine_inventory (machine_id, network_interfaces, updated_at) SELECT $1, $2::jsonb, $3 WHERE current_setting('optralis.heartbeat_new', true) = 'true'
-ON CONFLICT (machine_id) DO UPDATE SET network_interfaces = EXCLUDED.network_interfaces, updated_at = EXCLUDED.updated_at`
-	upsertPatches = `
-INSERT INTO machine_inventory (machine_id, pending_updates, security_updates, reboot_required, patches_auto_update, patches_last_check, updated_at)
-SELECT $1, $2, $3, $4, $5, $6, $7 WHERE current_setting('optralis.heartbeat_new', true) = 'true'
-ON CONFLICT (machine_id) DO UPDATE SET pending_updates = EXCLUDED.pending_updates, security_updates = EXCLUDED.security_updates,
-    reboot_required = EXCLUDED.reboot_required, patches_auto_update = EXCLUDED.patches_auto_update,
-    patches_last_check = EXCLUDED.patches_last_check, updated_at = EXCLUDED.updated_at`
-)
+// The parts' JSON names are machine_inventory's columns: the group writer hands them to
+// jsonb_to_recordset.
+type invSecurity struct {
+	AntivirusName     *string         `json:"antivirus_name"`
+	AntivirusVersion  *string         `json:"antivirus_version"`
+	AntivirusEnabled  *bool           `json:"antivirus_enabled"`
+	AntivirusUpdated  *bool           `json:"antivirus_updated"`
+	FirewallEnabled   *bool           `json:"firewall_enabled"`
+	BitlockerEnabled  *bool           `json:"bitlocker_enabled"`
+	SecureBootEnabled *bool           `json:"secure_boot_enabled"`
+	PortsOpen         int32           `json:"ports_open"`
+	PortsRiskyOpen    int32           `json:"ports_risky_open"`
+	AllPorts          json.RawMessage `json:"all_ports"`
+	RiskyPortsDetails json.RawMessage `json:"risky_ports_details"`
+}
+
+type invServices struct {
+	ServicesTotal   int32           `json:"services_total"`
+	ServicesRunning int32           `json:"services_running"`
+	ServicesFailed  int32           `json:"services_failed"`
+	AllServices     json.RawMessage `json:"all_services"`
+	FailedServices  json.RawMessage `json:"failed_services"`
+}
+
+type invSoftware struct {
+	SoftwareCount   int32           `json:"software_count"`
+	SoftwareDetails json.RawMessage `json:"software_details"`
+	UsersTotal      int32           `json:"users_total"`
+	UsersAdmin      int32           `json:"users_admin"`
+	UsersDetails    json.RawMessage `json:"users_details"`
+}
+
+type invNetwork struct {
+	NetworkInterfaces json.RawMessage `json:"network_interfaces"`
+}
+
+type invPatches struct {
+	PendingUpdates    *int32     `json:"pending_updates"`
+	SecurityUpdates   *int32     `json:"security_updates"`
+	RebootRequired    *bool      `json:"reboot_required"`
+	PatchesAutoUpdate *bool      `json:"patches_auto_update"`
+	PatchesLastCheck  *time.Time `json:"patches_last_check"`
+}
 
 // jsonText is raw JSON as a text argument cast to jsonb in SQL; nil stays NULL.
 func jsonText(raw []byte) *string {
@@ -101,12 +116,12 @@ func jsonText(raw []byte) *string {
 	return &s
 }
 
-func jsonOf(v any) *string {
+func jsonOf(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil
 	}
-	return jsonText(b)
+	return b
 }
 
 // deriveInventory decodes the collectors that feed machine_inventory, adding to bad any
@@ -137,7 +152,7 @@ func deriveInventory(collectors map[string]json.RawMessage, bad problems) *Inven
 		if ports == nil {
 			ports = []json.RawMessage{}
 		}
-		inv.security = []any{sec.AntivirusName, sec.AntivirusVersion, sec.AntivirusEnabled, sec.AntivirusUpdated,
+		inv.security = &invSecurity{sec.AntivirusName, sec.AntivirusVersion, sec.AntivirusEnabled, sec.AntivirusUpdated,
 			sec.FirewallEnabled, sec.BitlockerEnabled, sec.SecureBootEnabled, int32(len(ports)), int32(len(risky)),
 			jsonOf(ports), jsonOf(risky)}
 	}
@@ -164,7 +179,7 @@ func deriveInventory(collectors map[string]json.RawMessage, bad problems) *Inven
 		if all == nil {
 			all = []json.RawMessage{}
 		}
-		inv.services = []any{int32(len(svc.Services)), running, failed, jsonOf(all), jsonOf(failedList)}
+		inv.services = &invServices{int32(len(svc.Services)), running, failed, jsonOf(all), jsonOf(failedList)}
 	}
 	var sw Software
 	if decode("software", &sw) {
@@ -184,33 +199,23 @@ func deriveInventory(collectors map[string]json.RawMessage, bad problems) *Inven
 		if users == nil {
 			users = []json.RawMessage{}
 		}
-		inv.software = []any{int32(len(sw.Software)), jsonOf(sw.Software), int32(len(sw.Users)), admins, jsonOf(users)}
+		inv.software = &invSoftware{int32(len(sw.Software)), jsonOf(sw.Software), int32(len(sw.Users)), admins, jsonOf(users)}
 	}
 	var nw Network
 	if decode("network", &nw) {
-		inv.network = []any{jsonText(nw.Interfaces)}
+		inv.network = &invNetwork{nullJSON(nw.Interfaces)}
 	}
 	var pt Patches
 	if decode("patches", &pt) {
-		inv.patches = []any{pt.PendingUpdates, pt.SecurityUpdates, pt.RebootRequired, pt.AutoUpdate, pt.LastCheck}
+		inv.patches = &invPatches{pt.PendingUpdates, pt.SecurityUpdates, pt.RebootRequired, pt.AutoUpdate, pt.LastCheck}
 	}
 	return inv
 }
 
-// queue adds the inventory upserts to b (one statement per collector present), stamped
-// updated_at = now (the heartbeat's instant; the last argument of each statement).
-func (inv *Inventory) queue(b *pgx.Batch, machineID string, now time.Time) {
-	if inv == nil {
-		return
+// nullJSON is raw JSON with an absent value as JSON null (stored as SQL NULL).
+func nullJSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("null")
 	}
-	for _, s := range []struct {
-		sql  string
-		args []any
-	}{{upsertSecurity, inv.security}, {upsertServices, inv.services}, {upsertSoftware, inv.software},
-		{upsertNetwork, inv.network}, {upsertPatches, inv.patches}} {
-		if s.args != nil {
-			args := append(append(make([]any, 0, len(s.args)+2), machineID), s.args...)
-			b.Queue(s.sql, append(args, now)...)
-		}
-	}
+	return raw
 }
