@@ -174,17 +174,27 @@ func TestALBAgentsEndpoint(t *testing.T) {
 	if len(stores) != 1 {
 		t.Fatalf("%d trust stores", len(stores))
 	}
-	check(t, "HTTPS listener with mutual TLS verify", func() {
-		v.main.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::Listener"), map[string]any{
-			"Port": 443, "Protocol": "HTTPS",
-			"MutualAuthentication": map[string]any{"Mode": "verify", "TrustStoreArn": map[string]any{"Ref": storeID}, "IgnoreClientCertificateExpiry": false},
-		})
-	})
-	check(t, "revocation list", func() {
-		v.main.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::TrustStoreRevocation"), map[string]any{
-			"TrustStoreArn": map[string]any{"Ref": storeID},
-		})
-	})
+	listeners := resources(v.mainJSON, "AWS::ElasticLoadBalancingV2::Listener")
+	if len(listeners) != 1 {
+		t.Fatalf("%d listeners", len(listeners))
+	}
+	for _, l := range listeners {
+		p := props(l)
+		ma, _ := p["MutualAuthentication"].(map[string]any)
+		if p["Port"] != float64(443) || p["Protocol"] != "HTTPS" || ma["Mode"] != "verify" || ma["IgnoreClientCertificateExpiry"] != false ||
+			!refersTo(ma["TrustStoreArn"], storeID) {
+			t.Errorf("listener %s", js(p))
+		}
+	}
+	revs := resources(v.mainJSON, "AWS::ElasticLoadBalancingV2::TrustStoreRevocation")
+	for _, r := range revs {
+		if p := props(r); !refersTo(p["TrustStoreArn"], storeID) || !strings.Contains(js(p["RevocationContents"]), `"RevocationType":"CRL"`) {
+			t.Errorf("revocation %s", js(p))
+		}
+	}
+	if len(revs) != 1 {
+		t.Errorf("%d trust store revocations", len(revs))
+	}
 	for _, fn := range []string{"heartbeat", "renew"} {
 		found := false
 		for _, tg := range resources(v.mainJSON, "AWS::ElasticLoadBalancingV2::TargetGroup") {

@@ -75,3 +75,13 @@ func ALBHandler(h http.Handler) func(context.Context, events.ALBTargetGroupReque
 		return adapter.ProxyWithContext(withGatewayRequest(ctx, gw), ev)
 	}
 }
+
+// AgentsHandler is the Lambda handler of an agents-domain function behind endpoint
+// (config.AgentsEndpoint): the ALB adapter for "alb", the HTTP API adapter otherwise. The
+// client certificate is read from ALB headers only in the former.
+func AgentsHandler(endpoint string, h http.Handler) any {
+	if endpoint == "alb" {
+		return ALBHandler(h)
+	}
+	return HTTPAPIHandler(h)
+}
