@@ -6,6 +6,7 @@ package heartbeatwriterfn
 import (
 	"context"
 	"io"
+	"log/slog"
 
 	"github.com/optralis/optralis/internal/app"
 	"github.com/optralis/optralis/internal/config"
@@ -13,12 +14,6 @@ import (
 	"github.com/optralis/optralis/internal/lambdaproxy"
 	"github.com/optralis/optralis/internal/routes"
 )
-
-// Function is the writer's cold-started state.
-type Function struct {
-	Writer *heartbeat.Writer
-	Close  func()
-}
 
 // New is the writer over core, keeping an expired licence's heartbeats for graceDays
 // (LICENSE_GRACE_DAYS, as the heartbeat function).
@@ -31,14 +26,14 @@ func New(core app.Core, graceDays int) *heartbeat.Writer {
 
 // Handler is the SQS batch handler: every message of the batch in one group, the ids of
 // those that failed transiently handed back for redelivery, one summary line per batch.
-func Handler(w *heartbeat.Writer, core app.Core) func(context.Context, []lambdaproxy.QueueMessage) []string {
+func Handler(w *heartbeat.Writer, logger *slog.Logger) func(context.Context, []lambdaproxy.QueueMessage) []string {
 	return func(ctx context.Context, msgs []lambdaproxy.QueueMessage) []string {
 		q := make([]heartbeat.Queued, len(msgs))
 		for i, m := range msgs {
 			q[i] = heartbeat.Queued{ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount}
 		}
 		retry, st := w.Consume(ctx, q)
-		core.Logger.InfoContext(ctx, "heartbeat batch", "messages", len(msgs), "written", st.Written,
+		logger.InfoContext(ctx, "heartbeat batch", "messages", len(msgs), "written", st.Written,
 			"duplicates", st.Duplicates, "dropped", st.Dropped, "retried", st.Retried)
 		return retry
 	}
@@ -53,5 +48,5 @@ func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (fu
 	if err != nil {
 		return nil, nil, err
 	}
-	return Handler(New(core, grace), core), core.Close, nil
+	return Handler(New(core, grace), core.Logger), core.Close, nil
 }
