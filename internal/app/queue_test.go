@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ type queueAgent struct {
 	clientID, machineID, serial, certPEM string
 }
 
-func enrolQueueAgent(t *testing.T, d *testDeps, authority *ca.CA, name string) queueAgent {
+func enrolQueueAgent(t testing.TB, d *testDeps, authority *ca.CA, name string) queueAgent {
 	t.Helper()
 	now := d.Clock.Now()
 	clientID := testenv.Client(t, d.Pool, "Pro")
@@ -49,20 +50,24 @@ func enrolQueueAgent(t *testing.T, d *testDeps, authority *ca.CA, name string) q
 }
 
 // heartbeatEvent is the HTTP API heartbeat sample presenting a's certificate.
-func heartbeatEvent(t *testing.T, a queueAgent, recordedAt string) []byte {
+func heartbeatEvent(t testing.TB, a queueAgent, recordedAt string) []byte {
 	t.Helper()
 	var ev map[string]any
-	if err := json.Unmarshal(event(t, "httpapi_heartbeat_mtls.json"), &ev); err != nil {
+	raw, err := os.ReadFile("../../events/httpapi_heartbeat_mtls.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.Fatal(err)
 	}
 	ev["requestContext"].(map[string]any)["authentication"].(map[string]any)["clientCert"].(map[string]any)["clientCertPem"] = a.certPEM
 	ev["body"] = strings.Replace(ev["body"].(string), "2026-01-01T12:00:00Z", recordedAt, 1)
-	raw, _ := json.Marshal(ev)
+	raw, _ = json.Marshal(ev)
 	return raw
 }
 
 // sqsEvent is the SQS event delivering the bodies (receive count n).
-func sqsEvent(t *testing.T, n int, bodies ...string) []byte {
+func sqsEvent(t testing.TB, n int, bodies ...string) []byte {
 	t.Helper()
 	ev := events.SQSEvent{}
 	for i, b := range bodies {
@@ -73,7 +78,7 @@ func sqsEvent(t *testing.T, n int, bodies ...string) []byte {
 	return raw
 }
 
-func metricsRows(t *testing.T, d *testDeps, machineID string) int {
+func metricsRows(t testing.TB, d *testDeps, machineID string) int {
 	t.Helper()
 	var n int
 	if err := d.Pool.QueryRow(context.Background(), `SELECT count(*) FROM metrics WHERE machine_id = $1`, machineID).Scan(&n); err != nil {
