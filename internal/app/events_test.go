@@ -19,8 +19,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	json "github.com/goccy/go-json"
 
-	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/app/heartbeatwriterfn"
+	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/lambdaproxy"

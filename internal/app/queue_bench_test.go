@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/optralis/optralis/internal/app/heartbeatwriterfn"
 	"github.com/optralis/optralis/internal/ca"
