@@ -15,17 +15,17 @@ func TestIngestMode(t *testing.T) {
 	}
 	for _, c := range []struct {
 		env  func(string) string
-		want Ingest
+		want HeartbeatIngest
 		err  string
 	}{
-		{env(), Ingest{Mode: "direct"}, ""},
-		{env("INGEST_MODE", "direct"), Ingest{Mode: "direct"}, ""},
-		{env("INGEST_MODE", "queue", "HEARTBEAT_QUEUE_URL", "https://sqs.eu-west-3.amazonaws.com/1/q"), Ingest{Mode: "queue", QueueURL: "https://sqs.eu-west-3.amazonaws.com/1/q"}, ""},
-		{env("INGEST_MODE", "queue", "HEARTBEAT_QUEUE_URL", "http://127.0.0.1:9324/1/q"), Ingest{Mode: "queue", QueueURL: "http://127.0.0.1:9324/1/q"}, ""},
-		{env("INGEST_MODE", "queue"), Ingest{}, "HEARTBEAT_QUEUE_URL"},
-		{env("INGEST_MODE", "queue", "HEARTBEAT_QUEUE_URL", "http://sqs.example.com/q"), Ingest{}, "HEARTBEAT_QUEUE_URL"},
-		{env("INGEST_MODE", "kafka"), Ingest{}, "INGEST_MODE"},
-		{env("HEARTBEAT_QUEUE_URL", "https://x/q"), Ingest{}, "INGEST_MODE=queue"},
+		{env(), HeartbeatIngest{Mode: "direct"}, ""},
+		{env("INGEST_MODE", "direct"), HeartbeatIngest{Mode: "direct"}, ""},
+		{env("INGEST_MODE", "queue", "HEARTBEAT_QUEUE_URL", "https://sqs.eu-west-3.amazonaws.com/1/q"), HeartbeatIngest{Mode: "queue", QueueURL: "https://sqs.eu-west-3.amazonaws.com/1/q"}, ""},
+		{env("INGEST_MODE", "queue", "HEARTBEAT_QUEUE_URL", "http://127.0.0.1:9324/1/q"), HeartbeatIngest{Mode: "queue", QueueURL: "http://127.0.0.1:9324/1/q"}, ""},
+		{env("INGEST_MODE", "queue"), HeartbeatIngest{}, "HEARTBEAT_QUEUE_URL"},
+		{env("INGEST_MODE", "queue", "HEARTBEAT_QUEUE_URL", "http://sqs.example.com/q"), HeartbeatIngest{}, "HEARTBEAT_QUEUE_URL"},
+		{env("INGEST_MODE", "kafka"), HeartbeatIngest{}, "INGEST_MODE"},
+		{env("HEARTBEAT_QUEUE_URL", "https://x/q"), HeartbeatIngest{}, "INGEST_MODE=queue"},
 	} {
 		got, err := IngestMode(c.env)
 		if (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) || got != c.want {
