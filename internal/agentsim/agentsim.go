@@ -41,6 +41,9 @@ type Options struct {
 	Workers  int           // concurrent senders in fixed-rate mode
 	Gzip     bool          // gzip the heartbeat bodies
 	Progress io.Writer     // progress lines every few seconds; nil: none
+	// Attempts bounds the tries of one heartbeat (429, 5xx and transport errors are
+	// retried with backoff); 0: 5.
+	Attempts int
 }
 
 // Machine is one enrolled simulated agent.
@@ -57,6 +60,7 @@ type Stats struct {
 	Acked     int64
 	Retries   int64
 	Dropped   int64            // fixed rate: heartbeats not sent, every worker (or the machine) busy
+	GaveUp    int64            // heartbeats abandoned after o.Attempts failed tries
 	Errors    map[string]int64 // by HTTP status or "transport"
 	latencies []time.Duration
 	// gzipWriters reuses compressors across heartbeats (a new one allocates ~1 MB).
@@ -82,6 +86,7 @@ func (s *Stats) record(d time.Duration, code string, ok bool) {
 type Summary struct {
 	Sent, Acked, Retries int64
 	Dropped              int64 // offered at a fixed rate but not sent: the senders were saturated
+	GaveUp               int64 // abandoned after every attempt failed
 	Errors               map[string]int64
 	P50, P90, P99, Max   time.Duration
 	Elapsed              time.Duration
@@ -100,7 +105,7 @@ func (s *Stats) Summary(elapsed time.Duration) Summary {
 		}
 		return l[min(len(l)-1, int(p*float64(len(l))))]
 	}
-	out := Summary{Sent: s.Sent, Acked: s.Acked, Retries: s.Retries, Dropped: s.Dropped, Errors: map[string]int64{}, P50: pct(0.50), P90: pct(0.90),
+	out := Summary{Sent: s.Sent, Acked: s.Acked, Retries: s.Retries, Dropped: s.Dropped, GaveUp: s.GaveUp, Errors: map[string]int64{}, P50: pct(0.50), P90: pct(0.90),
 		P99: pct(0.99), Elapsed: elapsed}
 	if len(l) > 0 {
 		out.Max = l[len(l)-1]
@@ -267,7 +272,11 @@ func (m *Machine) Beat(ctx context.Context, o Options, st *Stats) int {
 	}
 	var ans answer
 	var retries atomic.Int64
-	err := retry(ctx, 5, func() (int, error) {
+	attempts := o.Attempts
+	if attempts <= 0 {
+		attempts = 5
+	}
+	err := retry(ctx, attempts, func() (int, error) {
 		req, _ := http.NewRequestWithContext(ctx, "POST", strings.TrimRight(o.AgentURL, "/")+"/agent/heartbeat", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		if o.Gzip {
@@ -293,6 +302,9 @@ func (m *Machine) Beat(ctx context.Context, o Options, st *Stats) int {
 	}, &retries)
 	st.mu.Lock()
 	st.Retries += retries.Load()
+	if err != nil {
+		st.GaveUp++
+	}
 	st.mu.Unlock()
 	if err != nil || ans.NextIntervalSeconds <= 0 {
 		return 60

@@ -109,7 +109,8 @@ func TestQueueIngestEndToEnd(t *testing.T) {
 	defer srv.Close()
 	cfg := aws.Config{Region: "eu-west-3", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")}
-	d.Heartbeat = heartbeatfn.NewServiceWith(d.core(), 0, ingestqueue.New(cfg, "https://sqs.eu-west-3.amazonaws.com/111111111111/heartbeats"))
+	d.Heartbeat = heartbeatfn.NewServiceWith(d.core(), heartbeatfn.Settings{MachineLimit: 10,
+		Queue: ingestqueue.New(cfg, "https://sqs.eu-west-3.amazonaws.com/111111111111/heartbeats")})
 	h := d.FunctionHandler(routes.FnHeartbeat)
 
 	// Acknowledged after SendMessage; nothing written by the heartbeat function.

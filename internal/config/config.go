@@ -32,6 +32,8 @@ type Config struct {
 	Enrolment Enrolment
 	// AI is the optional AI provider of drift explanations (ai.go).
 	AI AI
+	// Ingest: group commit and the per-machine limit of heartbeats (ingest.go).
+	Ingest Ingest
 }
 
 // SMTP is the outgoing mail server; Host empty means mail is disabled.
@@ -85,6 +87,9 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.AI, err = LoadAI(getenv); err != nil {
+		return Config{}, err
+	}
+	if c.Ingest, err = LoadIngest(getenv); err != nil {
 		return Config{}, err
 	}
 	return c, nil

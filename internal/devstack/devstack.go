@@ -192,8 +192,11 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer, logger 
 		return err
 	}
 	authSvc := authfn.NewService(core, authfn.Settings{Secret: cfg.JWTSecret, SMTP: cfg.SMTP, Dev: true})
+	hb := heartbeatfn.NewServiceWith(core, heartbeatfn.ServerSettings(cfg.LicenceGraceDays, cfg.Ingest))
+	// After the servers: their in-flight heartbeats are answered first.
+	defer hb.Close()
 	m, err := monolith.New(core, monolith.Services{
-		Auth: authSvc, Heartbeat: heartbeatfn.NewServiceWithGrace(core, cfg.LicenceGraceDays), CA: authority, Enrolment: enrolment, AI: cfg.AI, Uptime: uptime,
+		Auth: authSvc, Heartbeat: hb, CA: authority, Enrolment: enrolment, AI: cfg.AI, Uptime: uptime,
 		Mail: mail.MessageFromConfig(cfg.SMTP, logger), DashboardURL: cfg.DashboardURL,
 	})
 	if err != nil {

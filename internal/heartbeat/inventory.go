@@ -107,15 +107,6 @@ type invPatches struct {
 	PatchesLastCheck  *time.Time `json:"patches_last_check"`
 }
 
-// jsonText is raw JSON as a text argument cast to jsonb in SQL; nil stays NULL.
-func jsonText(raw []byte) *string {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil
-	}
-	s := string(raw)
-	return &s
-}
-
 func jsonOf(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
