@@ -30,7 +30,8 @@ const (
 	secondsPerMonth     = 30 * 24 * 3600.0
 )
 
-// Traffic and the measured figures (bench/ingest-queue.md: medians through the real
+// Traffic and the measured figures (bench/ingest-queue.md: medians under the Runtime
+// Interface Emulator, go run ./bench/lambdaduration, through the real
 // Lambda JSON path on real PostgreSQL/Redis and a local SQS server, on this 2-core
 // machine under load; billed per started millisecond).
 const (
@@ -38,11 +39,11 @@ const (
 	collectorsPerHour = 1.0  // GET /agent/config/collectors per machine
 	heartbeatMemoryGB = 0.25 // 256 MB
 	writerMemoryGB    = 0.5  // 512 MB
-	directMS          = 5.4  // heartbeat function, direct write (median)
-	queueMS           = 3.0  // heartbeat function, check + SendMessage (median)
+	directMS          = 5.0  // heartbeat function, direct write (median)
+	queueMS           = 3.2  // heartbeat function, check + SendMessage (median)
 	collectorsMS      = 3.0  // GET collectors: one statement (as queue mode's check)
-	writerBaseMS      = 3.7  // writer per batch: base + per item (fit of batches of 10 and 100)
-	writerPerItemMS   = 0.30
+	writerBaseMS      = 3.5  // writer per batch: base + per item (fit of batches of 10 and 50)
+	writerPerItemMS   = 0.40
 	batchSize         = 100.0    // queue.batchSize
 	batchWindowS      = 1.0      // queue.maxBatchingWindowSeconds
 	idlePollRequests  = 648000.0 // Lambda's 5 SQS pollers long-polling (20 s) all month
