@@ -32,7 +32,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -59,6 +58,19 @@ func main() {
 }
 
 type agent struct{ client, machine, certPEM string }
+
+// sqsEvent is the SQS event's JSON as Lambda delivers it (AWS event types stay in
+// internal/lambdaproxy).
+type sqsEvent struct {
+	Records []sqsRecord `json:"Records"`
+}
+
+type sqsRecord struct {
+	MessageID   string            `json:"messageId"`
+	Body        string            `json:"body"`
+	EventSource string            `json:"eventSource"`
+	Attributes  map[string]string `json:"attributes"`
+}
 
 func run(ctx context.Context) error {
 	work, err := os.MkdirTemp("", "lambdaduration")
@@ -128,9 +140,9 @@ func run(ctx context.Context) error {
 	for _, n := range []int{10, 50} {
 		var evs [][]byte
 		for i := 0; i+n <= len(msgs) && len(evs) < 4; i += n {
-			var ev events.SQSEvent
+			var ev sqsEvent
 			for j, m := range msgs[i : i+n] {
-				ev.Records = append(ev.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%d", i+j), Body: m.Body, EventSource: "aws:sqs",
+				ev.Records = append(ev.Records, sqsRecord{MessageID: fmt.Sprintf("m%d", i+j), Body: m.Body, EventSource: "aws:sqs",
 					Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
 			}
 			b, _ := json.Marshal(ev)
