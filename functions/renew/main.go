@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/optralis/optralis/internal/app/renewfn"
+	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/lambdaproxy"
 )
 
@@ -28,6 +29,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	lambda.Start(lambdaproxy.HTTPAPIHandler(f.Handler))
+	// Behind API Gateway the certificate is in the request context; behind the ALB
+	// (AGENTS_ENDPOINT=alb) in its mutual TLS header.
+	endpoint, err := config.AgentsEndpoint(getenv)
+	if err != nil {
+		return err
+	}
+	lambda.Start(lambdaproxy.AgentsHandler(endpoint, f.Handler))
 	return nil
 }

@@ -2,12 +2,14 @@ package stack
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
@@ -63,12 +65,52 @@ func errorRate(errors, requests awscloudwatch.IMetric, label string) awscloudwat
 	})
 }
 
-func (a *alarms) apis(rest awsapigateway.RestApi, agents awsapigatewayv2.HttpApi) {
+func (a *alarms) restAPI(rest awsapigateway.RestApi) {
 	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}
 	a.add("Api5xxRate", "API domain: more than 5% of requests answered 5xx over 5 minutes",
 		errorRate(rest.MetricServerError(sum), rest.MetricCount(sum), "API 5xx rate"), ServerErrorRate, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD)
+}
+
+// agentsAPI: the 5xx rate, and the fleet ceiling approaching: a minute's requests at
+// AlarmRatio of the stage's rate limit, before the throttle answers 429s.
+func (a *alarms) agentsAPI(agents awsapigatewayv2.HttpApi, cfg AgentsAPIConfig) {
+	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}
 	a.add("Agents5xxRate", "Agents domain: more than 5% of requests answered 5xx over 5 minutes",
 		errorRate(agents.MetricServerError(sum), agents.MetricCount(sum), "Agents 5xx rate"), ServerErrorRate, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD)
+	rate, _ := cfg.Ceiling()
+	perMinute := math.Floor(rate * 60 * cfg.AlarmRatio)
+	a.add("AgentsNearCeiling", fmt.Sprintf("Agents domain: a minute's requests reached %.0f%% of the stage ceiling (%.0f req/s): raise agentsApi.expectedMachines before it throttles",
+		cfg.AlarmRatio*100, rate),
+		agents.MetricCount(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(1))}),
+		perMinute, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+}
+
+// alb: the share of 5xx answers of the agents' load balancer (its targets' and its own).
+func (a *alarms) alb(lb awselasticloadbalancingv2.ApplicationLoadBalancer) {
+	sum := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}
+	m := lb.Metrics()
+	errs := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("FILL(t5xx, 0) + FILL(lb5xx, 0)"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"t5xx":  m.HttpCodeTarget(awselasticloadbalancingv2.HttpCodeTarget_TARGET_5XX_COUNT, sum),
+			"lb5xx": m.HttpCodeElb(awselasticloadbalancingv2.HttpCodeElb_ELB_5XX_COUNT, sum),
+		},
+		Period: awscdk.Duration_Minutes(jsii.Number(5)),
+	})
+	a.add("Agents5xxRate", "Agents load balancer: more than 5% of requests answered 5xx over 5 minutes",
+		errorRate(errs, m.RequestCount(sum), "Agents 5xx rate"), ServerErrorRate, awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD)
+}
+
+// ingest: heartbeats acknowledged but not written. Any message in the heartbeat DLQ (a
+// heartbeat the writer failed maxReceiveCount times), the oldest queued heartbeat older
+// than AgeAlarmSeconds (the writer is down or behind: the database, probably), and writer
+// errors (an invocation failing as a whole, not item by item).
+func (a *alarms) ingest(q *ingestQueues, cfg QueueConfig) {
+	max := &awscloudwatch.MetricOptions{Statistic: jsii.String("Maximum"), Period: awscdk.Duration_Minutes(jsii.Number(5))}
+	a.add("HeartbeatDeadLetters", "Queued heartbeats failed every delivery and wait in the heartbeat dead-letter queue",
+		q.dlq.MetricApproximateNumberOfMessagesVisible(max), 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
+	a.add("HeartbeatQueueAge", fmt.Sprintf("The oldest queued heartbeat is older than %d s: the writer is failing or behind", cfg.AgeAlarmSeconds),
+		q.queue.MetricApproximateAgeOfOldestMessage(max), float64(cfg.AgeAlarmSeconds), awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
 }
 
 func (a *alarms) queue(dlq awssqs.Queue) {
@@ -84,7 +126,7 @@ func (a *alarms) function(f Function, fn awslambda.Function) {
 	id := exportName(f.Name)
 	a.add(id+"Throttles", f.Name+": Lambda throttled invocations (concurrency limit reached)",
 		fn.MetricThrottles(sum), 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
-	if f.Kind == Scheduled || f.Kind == DeployTrigger {
+	if f.Kind == Scheduled || f.Kind == DeployTrigger || f.Kind == QueueConsumer {
 		a.add(id+"Errors", f.Name+": the job returned an error",
 			fn.MetricErrors(sum), 1, awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD)
 	}

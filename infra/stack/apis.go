@@ -1,8 +1,6 @@
 package stack
 
 import (
-	"math"
-
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
@@ -207,11 +205,16 @@ func (b *builder) webACL() awswafv2.CfnWebACL {
 	})
 }
 
-// agentsAPI is the agents domain: an HTTP API (payload 2.0, about 3.5 times cheaper per
-// request than REST for the heartbeat bulk) on a custom domain with mutual TLS. The
-// truststore is the Optralis CA bundle in a versioned bucket, under a key that changes with
-// its content, so a new bundle is a new truststore URI and API Gateway picks it up.
-func (b *builder) agentsAPI() awsapigatewayv2.HttpApi {
+// truststore is the Optralis CA bundle in a versioned bucket, under a key that changes
+// with its content, so a new bundle is a new truststore URI and API Gateway (or the ALB's
+// trust store) picks it up.
+type truststore struct {
+	bucket awss3.Bucket
+	key    string
+	upload awss3deployment.BucketDeployment
+}
+
+func (b *builder) newTruststore() *truststore {
 	bucket := awss3.NewBucket(b.s, jsii.String("TruststoreBucket"), &awss3.BucketProps{
 		Versioned:         jsii.Bool(true),
 		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
@@ -227,6 +230,18 @@ func (b *builder) agentsAPI() awsapigatewayv2.HttpApi {
 		RetainOnDelete:    jsii.Bool(true),
 		ContentType:       jsii.String("application/x-pem-file"),
 	})
+	awscdk.NewCfnOutput(b.s, jsii.String("TruststoreUri"), &awscdk.CfnOutputProps{
+		Value:       awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("s3://"), bucket.BucketName(), jsii.String("/" + key)}),
+		Description: jsii.String("The agents domain's truststore (the Optralis CA bundle)"),
+	})
+	return &truststore{bucket: bucket, key: key, upload: upload}
+}
+
+// agentsAPI is the agents domain: an HTTP API (payload 2.0, about 3.5 times cheaper per
+// request than REST for the heartbeat bulk) on a custom domain with mutual TLS against the
+// truststore.
+func (b *builder) agentsAPI() awsapigatewayv2.HttpApi {
+	bucket, key := b.trust.bucket, b.trust.key
 	domain := awsapigatewayv2.NewDomainName(b.s, jsii.String("AgentsDomain"), &awsapigatewayv2.DomainNameProps{
 		DomainName:     jsii.String(b.cfg.AgentsDomain),
 		Certificate:    awscertificatemanager.Certificate_FromCertificateArn(b.s, jsii.String("AgentsCertificate"), jsii.String(b.cfg.AgentsCertificateARN)),
@@ -234,7 +249,7 @@ func (b *builder) agentsAPI() awsapigatewayv2.HttpApi {
 		SecurityPolicy: awsapigatewayv2.SecurityPolicy_TLS_1_2,
 		Mtls:           &awsapigatewayv2.MTLSConfig{Bucket: bucket, Key: jsii.String(key)},
 	})
-	domain.Node().AddDependency(upload)
+	domain.Node().AddDependency(b.trust.upload)
 
 	api := awsapigatewayv2.NewHttpApi(b.s, jsii.String("AgentsApi"), &awsapigatewayv2.HttpApiProps{
 		ApiName:     jsii.String(b.cfg.StackName + "-agents"),
@@ -245,13 +260,15 @@ func (b *builder) agentsAPI() awsapigatewayv2.HttpApi {
 		CreateDefaultStage:        jsii.Bool(false),
 	})
 	// API Gateway throttles per stage for all callers together (HTTP APIs have no per-client
-	// limits): the spec's 3000 heartbeats/min is the steady rate, with a burst of twice
-	// that per second. Per-machine limits are the application's.
-	perSecond := math.Ceil(float64(b.cfg.HeartbeatsPerMinute) / 60)
+	// limits), so this is a ceiling sized from the fleet (agentsApi), alarmed at 80 %, not
+	// the spec's 3000/min: that is a per-address limit, enforced by the application with
+	// the per-machine one. The account's own quota (10,000 req/s, burst 5,000 by default)
+	// applies on top.
+	rate, burst := b.cfg.AgentsAPI.Ceiling()
 	api.AddStage(jsii.String("Stage"), &awsapigatewayv2.HttpStageOptions{
 		StageName:     jsii.String("$default"),
 		AutoDeploy:    jsii.Bool(true),
-		Throttle:      &awsapigatewayv2.ThrottleSettings{RateLimit: jsii.Number(perSecond), BurstLimit: jsii.Number(2 * perSecond)},
+		Throttle:      &awsapigatewayv2.ThrottleSettings{RateLimit: jsii.Number(rate), BurstLimit: jsii.Number(burst)},
 		DomainMapping: &awsapigatewayv2.DomainMappingOptions{DomainName: domain},
 	})
 	integrations := map[string]awsapigatewayv2integrations.HttpLambdaIntegration{}
@@ -276,9 +293,5 @@ func (b *builder) agentsAPI() awsapigatewayv2.HttpApi {
 		Description: jsii.String("DNS: point " + b.cfg.AgentsDomain + " here (CNAME, or alias with AgentsDomainZone)"),
 	})
 	awscdk.NewCfnOutput(b.s, jsii.String("AgentsDomainZone"), &awscdk.CfnOutputProps{Value: domain.RegionalHostedZoneId()})
-	awscdk.NewCfnOutput(b.s, jsii.String("TruststoreUri"), &awscdk.CfnOutputProps{
-		Value:       awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("s3://"), bucket.BucketName(), jsii.String("/" + key)}),
-		Description: jsii.String("The agents domain's truststore (the Optralis CA bundle)"),
-	})
 	return api
 }

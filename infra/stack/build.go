@@ -53,6 +53,18 @@ type builder struct {
 	dlq      awssqs.Queue
 	built    map[string]awslambda.Function
 	alarms   *alarms
+	// ingest is the heartbeat queue and its dead-letter queue ("ingest": "queue"); nil in
+	// direct mode.
+	ingest *ingestQueues
+	// trust is the agents' truststore (the CA bundle in S3), shared by API Gateway and ALB.
+	trust *truststore
+	crl   revocationList // alb.revocationList; zero without one
+}
+
+// deployed reports whether f is built under this configuration: the queue consumer only
+// in queue mode.
+func (b *builder) deployed(f Function) bool {
+	return f.Kind != QueueConsumer || b.cfg.Ingest == IngestQueue
 }
 
 func (b *builder) build() {
@@ -64,18 +76,34 @@ func (b *builder) build() {
 		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
 	})
 	b.alarms = newAlarms(b.s, b.cfg)
+	if b.cfg.Ingest == IngestQueue {
+		b.ingest = b.newIngestQueues()
+	}
 	for _, f := range b.fns {
-		b.built[f.Name] = b.function(f)
+		if b.deployed(f) {
+			b.built[f.Name] = b.function(f)
+		}
 	}
 	b.schedules()
 	b.migrations()
+	b.consumers()
 	rest := b.restAPI()
-	httpAPI := b.agentsAPI()
+	b.trust = b.newTruststore()
+	b.alarms.restAPI(rest)
+	if b.cfg.AgentsEndpoint == EndpointALB {
+		b.alarms.alb(b.agentsALB())
+	} else {
+		b.alarms.agentsAPI(b.agentsAPI(), b.cfg.AgentsAPI)
+	}
 	b.cdn()
-	b.alarms.apis(rest, httpAPI)
 	b.alarms.queue(b.dlq)
+	if b.ingest != nil {
+		b.alarms.ingest(b.ingest, b.cfg.Queue)
+	}
 	for _, f := range b.fns {
-		b.alarms.function(f, b.built[f.Name])
+		if b.deployed(f) {
+			b.alarms.function(f, b.built[f.Name])
+		}
 	}
 }
 
@@ -240,6 +268,17 @@ func (b *builder) function(f Function) awslambda.Function {
 		// Links in the jobs' mails: the dashboard (its first origin).
 		env["DASHBOARD_URL"] = jsii.String(b.cfg.CORSAllowedOrigins[0])
 	}
+	if f.Kind == Agents {
+		// Where the verified client certificate comes from: API Gateway's request context,
+		// or the ALB's X-Amzn-Mtls-Clientcert-Leaf header (only ever read in "alb" mode).
+		env["AGENTS_ENDPOINT"] = jsii.String(b.cfg.AgentsEndpoint)
+	}
+	if f.Has(Enqueue) {
+		env["INGEST_MODE"] = jsii.String(b.cfg.Ingest)
+		if b.ingest != nil {
+			env["HEARTBEAT_QUEUE_URL"] = b.ingest.queue.QueueUrl()
+		}
+	}
 	if f.Has(CASign) {
 		env["CA_KMS_KEY_ARN"] = b.caKey.KeyArn()
 		env["CA_CERT_PEM"] = jsii.String(b.bundle.issuer)
@@ -271,6 +310,12 @@ func (b *builder) function(f Function) awslambda.Function {
 		VpcSubnets:     b.privateSubnets(),
 		SecurityGroups: &[]awsec2.ISecurityGroup{sg},
 		LogGroup:       logs,
+		// Advanced logging controls: JSON records that Lambda filters by their "level"
+		// (internal/logging writes slog JSON), the per-invocation START/END/REPORT platform
+		// lines (INFO) dropped at WARN, errors always kept.
+		LoggingFormat:         awslambda.LoggingFormat_JSON,
+		ApplicationLogLevelV2: awslambda.ApplicationLogLevel(b.cfg.Logs.ApplicationLevel),
+		SystemLogLevelV2:      awslambda.SystemLogLevel(b.cfg.Logs.SystemLevel),
 	}
 	if f.Kind == Scheduled {
 		// Lambda's own retries for the asynchronous EventBridge invocation, then the DLQ.
@@ -300,6 +345,9 @@ func (b *builder) function(f Function) awslambda.Function {
 			Actions:   jsii.Strings("kms:Sign", "kms:GetPublicKey"),
 			Resources: jsii.Strings(*b.caKey.KeyArn()),
 		}))
+	}
+	if f.Has(Enqueue) && b.ingest != nil {
+		b.ingest.queue.GrantSendMessages(fn)
 	}
 	if f.UsesSES(b.cfg) {
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -337,7 +385,7 @@ func (b *builder) schedules() {
 func (b *builder) migrations() {
 	var others []constructs.Construct
 	for _, f := range b.fns {
-		if f.Kind != DeployTrigger {
+		if f.Kind != DeployTrigger && b.deployed(f) {
 			others = append(others, b.built[f.Name])
 		}
 	}

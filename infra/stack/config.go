@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -30,9 +31,26 @@ type Config struct {
 	// AgentDownloadURL is where installers fetch the agent binaries (optional,
 	// AGENT_DOWNLOAD_URL).
 	AgentDownloadURL string `json:"agentDownloadUrl"`
-	// HeartbeatsPerMinute is the agents API's throttle (the spec's 3000 req/min budget).
-	// API Gateway throttles per stage and route, for all clients together.
-	HeartbeatsPerMinute int `json:"heartbeatsPerMinute"`
+	// HeartbeatsPerMinute is refused: it was a stage throttle for the whole fleet derived
+	// from the spec's per-address limit (3000/min), which the application enforces per
+	// source address. AgentsAPI sizes the ceiling from the fleet instead.
+	HeartbeatsPerMinute int `json:"heartbeatsPerMinute,omitempty"`
+	// AgentsAPI sizes the agents endpoint's fleet-wide ceiling.
+	AgentsAPI AgentsAPIConfig `json:"agentsApi"`
+	// AgentsEndpoint is what terminates the agents' mutual TLS in front of the heartbeat
+	// function: "apigateway" (HTTP API, default) or "alb" (Application Load Balancer, cheaper
+	// per request for large fleets). The renew function stays on the HTTP API either way.
+	AgentsEndpoint string `json:"agentsEndpoint"`
+	// ALB configures the "alb" agents endpoint.
+	ALB ALBConfig `json:"alb"`
+	// Ingest is how heartbeats reach the database: "direct" (the heartbeat function writes,
+	// default: cheapest, measured in bench/ingest-queue.md) or "queue" (it validates, checks
+	// the certificate, enqueues to SQS and answers; a writer function writes batches).
+	Ingest string `json:"ingest"`
+	// Queue configures the "queue" ingest.
+	Queue QueueConfig `json:"queue"`
+	// Logs configures the functions' Lambda logging controls.
+	Logs LogsConfig `json:"logs"`
 
 	// Dashboard and status page on CloudFront. Domain and certificate are optional
 	// (without them the distribution's own *.cloudfront.net name is used); the
@@ -71,6 +89,77 @@ type Config struct {
 	// repository root unless absolute.
 	AssetDir string `json:"assetDir"`
 }
+
+// AgentsAPIConfig is the agents endpoint's ceiling. API Gateway throttles a stage for all
+// callers together, so the ceiling is sized from the fleet, not from a per-agent budget:
+// ExpectedMachines at one heartbeat per AlertIntervalSeconds (the agents' fastest cadence,
+// under alert) times CeilingHeadroom. RateLimit/BurstLimit, when set, replace the derived
+// values. An alarm fires when a minute's requests reach AlarmRatio of the ceiling.
+type AgentsAPIConfig struct {
+	ExpectedMachines int     `json:"expectedMachines"`
+	RateLimit        float64 `json:"rateLimit"`
+	BurstLimit       float64 `json:"burstLimit"`
+	AlarmRatio       float64 `json:"alarmRatio"`
+}
+
+// Agents API ceiling defaults.
+const (
+	DefaultExpectedMachines = 100_000
+	// AlertIntervalSeconds is the agents' shortest heartbeat interval (heartbeat.NextInterval
+	// under alert).
+	AlertIntervalSeconds = 30
+	// CeilingHeadroom covers agents catching up after an outage and collector fetches.
+	CeilingHeadroom   = 2.0
+	DefaultAlarmRatio = 0.8
+)
+
+// Ceiling is the stage's steady rate and burst (requests per second).
+func (a AgentsAPIConfig) Ceiling() (rate, burst float64) {
+	rate = a.RateLimit
+	if rate == 0 {
+		rate = math.Ceil(float64(a.ExpectedMachines) / AlertIntervalSeconds * CeilingHeadroom)
+	}
+	burst = a.BurstLimit
+	if burst == 0 {
+		burst = rate
+	}
+	return rate, burst
+}
+
+// ALBConfig is the Application Load Balancer agents endpoint: HTTPS listener with mutual
+// TLS in verify mode, the trust store from caBundle (the same S3 object as API Gateway's),
+// and optionally a certificate revocation list file (PEM or DER CRL, relative to the
+// repository root) uploaded beside it.
+type ALBConfig struct {
+	RevocationList string `json:"revocationList"`
+}
+
+// QueueConfig is the SQS ingest: the writer's batch (BatchSize messages, waiting up to
+// MaxBatchingWindowSeconds to fill it), the receives after which a message goes to the
+// dead-letter queue, and the age of the oldest message that raises the alarm.
+type QueueConfig struct {
+	BatchSize                int `json:"batchSize"`
+	MaxBatchingWindowSeconds int `json:"maxBatchingWindowSeconds"`
+	MaxReceiveCount          int `json:"maxReceiveCount"`
+	AgeAlarmSeconds          int `json:"ageAlarmSeconds"`
+}
+
+// LogsConfig is Lambda's advanced logging controls for every function: JSON format,
+// SystemLevel (WARN drops the per-invocation START/END/REPORT platform lines, which are
+// INFO) and ApplicationLevel (INFO keeps the heartbeat access log; WARN or ERROR drops it
+// and keeps the errors).
+type LogsConfig struct {
+	ApplicationLevel string `json:"applicationLevel"`
+	SystemLevel      string `json:"systemLevel"`
+}
+
+// Agents endpoints and ingest modes.
+const (
+	EndpointAPIGateway = "apigateway"
+	EndpointALB        = "alb"
+	IngestDirect       = "direct"
+	IngestQueue        = "queue"
+)
 
 // DatabaseConfig is where the data lives.
 type DatabaseConfig struct {
@@ -143,8 +232,35 @@ func (c *Config) defaults() {
 	if c.StackName == "" {
 		c.StackName = "Optralis"
 	}
-	if c.HeartbeatsPerMinute == 0 {
-		c.HeartbeatsPerMinute = 3000
+	if c.AgentsAPI.ExpectedMachines == 0 {
+		c.AgentsAPI.ExpectedMachines = DefaultExpectedMachines
+	}
+	if c.AgentsAPI.AlarmRatio == 0 {
+		c.AgentsAPI.AlarmRatio = DefaultAlarmRatio
+	}
+	if c.AgentsEndpoint == "" {
+		c.AgentsEndpoint = EndpointAPIGateway
+	}
+	if c.Ingest == "" {
+		c.Ingest = IngestDirect
+	}
+	if c.Queue.BatchSize == 0 {
+		c.Queue.BatchSize = 100
+	}
+	if c.Queue.MaxBatchingWindowSeconds == 0 {
+		c.Queue.MaxBatchingWindowSeconds = 1
+	}
+	if c.Queue.MaxReceiveCount == 0 {
+		c.Queue.MaxReceiveCount = 5
+	}
+	if c.Queue.AgeAlarmSeconds == 0 {
+		c.Queue.AgeAlarmSeconds = 300
+	}
+	if c.Logs.ApplicationLevel == "" {
+		c.Logs.ApplicationLevel = "INFO"
+	}
+	if c.Logs.SystemLevel == "" {
+		c.Logs.SystemLevel = "WARN"
 	}
 	if c.Database.Port == 0 {
 		c.Database.Port = 5432
@@ -239,8 +355,32 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("sesIdentityArn %q is not an SES identity ARN", c.SESIdentityARN))
 		}
 	}
-	if c.HeartbeatsPerMinute < 60 {
-		errs = append(errs, errors.New("heartbeatsPerMinute must be at least 60"))
+	if c.HeartbeatsPerMinute != 0 {
+		errs = append(errs, errors.New("heartbeatsPerMinute is no longer supported: it throttled the whole fleet at the spec's per-address limit "+
+			"(enforced by the application); size the ceiling with agentsApi.expectedMachines (or agentsApi.rateLimit/burstLimit)"))
+	}
+	if a := c.AgentsAPI; a.ExpectedMachines < 1 || a.RateLimit < 0 || a.BurstLimit < 0 || a.AlarmRatio <= 0 || a.AlarmRatio > 1 {
+		errs = append(errs, errors.New("agentsApi: need expectedMachines >= 1, rateLimit and burstLimit >= 0, 0 < alarmRatio <= 1"))
+	}
+	if c.AgentsEndpoint != EndpointAPIGateway && c.AgentsEndpoint != EndpointALB {
+		errs = append(errs, fmt.Errorf("agentsEndpoint must be %q or %q, not %q", EndpointAPIGateway, EndpointALB, c.AgentsEndpoint))
+	}
+	if c.ALB.RevocationList != "" && c.AgentsEndpoint != EndpointALB {
+		errs = append(errs, errors.New("alb.revocationList needs agentsEndpoint \"alb\""))
+	}
+	if c.Ingest != IngestDirect && c.Ingest != IngestQueue {
+		errs = append(errs, fmt.Errorf("ingest must be %q or %q, not %q", IngestDirect, IngestQueue, c.Ingest))
+	}
+	// Lambda's SQS event source: at most 10,000 messages and a 300 s window (more than 10
+	// messages needs a window >= 1 s).
+	if q := c.Queue; q.BatchSize < 1 || q.BatchSize > 10000 || q.MaxBatchingWindowSeconds < 0 || q.MaxBatchingWindowSeconds > 300 ||
+		(q.BatchSize > 10 && q.MaxBatchingWindowSeconds < 1) || q.MaxReceiveCount < 1 || q.MaxReceiveCount > 1000 || q.AgeAlarmSeconds < 60 {
+		errs = append(errs, errors.New("queue: need 1 <= batchSize <= 10000, 0 <= maxBatchingWindowSeconds <= 300 (>= 1 above 10 messages), "+
+			"1 <= maxReceiveCount <= 1000, ageAlarmSeconds >= 60"))
+	}
+	levels := map[string]bool{"TRACE": true, "DEBUG": true, "INFO": true, "WARN": true, "ERROR": true, "FATAL": true}
+	if !levels[c.Logs.ApplicationLevel] || !levels[c.Logs.SystemLevel] || c.Logs.SystemLevel == "TRACE" || c.Logs.SystemLevel == "FATAL" {
+		errs = append(errs, errors.New("logs: applicationLevel one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL; systemLevel one of DEBUG, INFO, WARN"))
 	}
 	if len(c.CORSAllowedOrigins) == 0 {
 		errs = append(errs, errors.New("corsAllowedOrigins: list the dashboard origin(s), e.g. https://app.example.com"))

@@ -20,6 +20,9 @@ const (
 	Scheduled
 	// DeployTrigger runs once per deployment in which its code changed (migrations).
 	DeployTrigger
+	// QueueConsumer consumes the heartbeat queue (SQS event source, partial batch
+	// failures); deployed only with "ingest": "queue".
+	QueueConsumer
 )
 
 func (k Kind) String() string {
@@ -32,6 +35,8 @@ func (k Kind) String() string {
 		return "schedule"
 	case DeployTrigger:
 		return "deploy trigger"
+	case QueueConsumer:
+		return "queue consumer"
 	}
 	return "unknown"
 }
@@ -56,6 +61,9 @@ const (
 	// AI: the AI provider's key (AI_API_KEY_SECRET_ARN, read on its secret only), URL,
 	// model and call limit, when the configuration has a provider (HTTPS egress is open).
 	AI
+	// Enqueue: INGEST_MODE and, with "ingest": "queue", HEARTBEAT_QUEUE_URL and
+	// sqs:SendMessage on the heartbeat queue (HTTPS egress is open).
+	Enqueue
 )
 
 // Function is one row of the table: a directory of functions/ and how it is deployed.
@@ -125,8 +133,12 @@ func Functions() []Function {
 			Doc: "Agent enrolment and installers (/api/public/bootstrap, /install.sh, /agent/requirements)"},
 		{Name: "admin", Kind: REST, MemoryMB: 512, Timeout: 29 * time.Second, Needs: opened | JWT | Mail | CASign,
 			Doc: "Dashboard and platform administration API (/api/*, /api/admin/*); mails user invitations"},
-		{Name: "heartbeat", Kind: Agents, MemoryMB: 256, Timeout: 10 * time.Second, Needs: opened,
+		{Name: "heartbeat", Kind: Agents, MemoryMB: 256, Timeout: 10 * time.Second, Needs: opened | Enqueue,
 			Doc: "Agent heartbeats and collector configuration (mutual TLS)"},
+		// Deployed with "ingest": "queue" only. The queue's visibility timeout is six times
+		// this timeout (AWS's advice for SQS event sources).
+		{Name: "heartbeatwriter", Kind: QueueConsumer, MemoryMB: 512, Timeout: 30 * time.Second, Needs: Database,
+			Doc: "Writes queued heartbeats in batches (SQS, partial batch failures)"},
 		// The agents domain's only signer: the heartbeat keeps no kms:Sign grant.
 		{Name: "renew", Kind: Agents, MemoryMB: 256, Timeout: 15 * time.Second, Needs: opened | CASign,
 			Doc: "Agent certificate renewal (POST /agent/certificate/renew, mutual TLS)"},

@@ -99,6 +99,12 @@ func New(scope constructs.Construct, p Props) (*Stacks, error) {
 	if err != nil {
 		return nil, err
 	}
+	var crl revocationList
+	if cfg.ALB.RevocationList != "" {
+		if crl, err = readRevocationList(abs(cfg.ALB.RevocationList)); err != nil {
+			return nil, err
+		}
+	}
 	assets := abs(cfg.AssetDir)
 	for _, f := range fns {
 		if _, err := os.Stat(filepath.Join(assets, f.Name, "bootstrap")); err != nil {
@@ -120,6 +126,7 @@ func New(scope constructs.Construct, p Props) (*Stacks, error) {
 		caKey:     key,
 		vpc:       vpc,
 		bundle:    bundle,
+		crl:       crl,
 		assets:    assets,
 		statusDir: abs(filepath.Join("web", "status")),
 		built:     map[string]awslambda.Function{},

@@ -30,7 +30,8 @@ func TestMain(m *testing.M) {
 
 // variant is one synthesized app.
 type variant struct {
-	fns       []Function
+	cfg       Config
+	fns       []Function // the functions deployed under cfg
 	routes    []Route
 	main, ca  assertions.Template
 	net       assertions.Template
@@ -70,6 +71,16 @@ func synth(t *testing.T, name string) *variant {
 		fns = append(fns, Planned()...)
 		routes = withPlannedRoutes(t, routes)
 		cfg.Database = DatabaseConfig{Mode: DatabaseAurora, AuroraMinACU: 0, AuroraMaxACU: 4}
+		cfg.Ingest = IngestQueue
+	}
+	if name == "alb" {
+		// The large-fleet options: ALB with a revocation list, queue ingest with a
+		// configured batch, logs at WARN.
+		cfg.AgentsEndpoint = EndpointALB
+		cfg.ALB.RevocationList = writeCRL(t)
+		cfg.Ingest = IngestQueue
+		cfg.Queue = QueueConfig{BatchSize: 500, MaxBatchingWindowSeconds: 2, MaxReceiveCount: 7, AgeAlarmSeconds: 120}
+		cfg.Logs.ApplicationLevel = "WARN"
 	}
 	// Placeholder binaries: the template only needs the asset folders to exist.
 	assets := t.TempDir()
@@ -83,13 +94,19 @@ func synth(t *testing.T, name string) *variant {
 		}
 	}
 	cfg.AssetDir = assets
+	var deployed []Function
+	for _, f := range fns {
+		if f.Kind != QueueConsumer || cfg.Ingest == IngestQueue {
+			deployed = append(deployed, f)
+		}
+	}
 	root := repoRoot(t)
 	app := newApp(t, root)
 	st, err := New(app, Props{Config: cfg, Functions: fns, Routes: routes, Root: root})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	v := &variant{fns: fns, routes: routes, functions: map[string]string{}}
+	v := &variant{fns: deployed, routes: routes, functions: map[string]string{}, cfg: cfg}
 	v.main = assertions.Template_FromStack(st.Main, nil)
 	v.ca = assertions.Template_FromStack(st.CA, nil)
 	v.mainJSON = toMap(t, v.main)
@@ -245,10 +262,23 @@ func TestAgentsDomainMutualTLSAndNoExecuteAPI(t *testing.T) {
 				},
 			})
 		})
-		check(t, name+": 3000 heartbeats/min throttle", func() {
+		// No fleet-wide throttle at the spec's per-address limit: the ceiling is sized
+		// from the fleet (100,000 machines every 30 s, twice over).
+		check(t, name+": fleet-sized ceiling", func() {
 			v.main.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Stage"), map[string]any{
 				"StageName":            "$default",
-				"DefaultRouteSettings": map[string]any{"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100},
+				"DefaultRouteSettings": map[string]any{"ThrottlingRateLimit": 6667, "ThrottlingBurstLimit": 6667},
+			})
+		})
+		for _, st := range resources(v.mainJSON, "AWS::ApiGatewayV2::Stage") {
+			if s := js(props(st)["DefaultRouteSettings"]); strings.Contains(s, `"ThrottlingRateLimit":50,`) || strings.Contains(s, `"ThrottlingRateLimit":50}`) {
+				t.Errorf("%s: the agents stage is still throttled at 50 req/s for the whole fleet: %s", name, s)
+			}
+		}
+		check(t, name+": alarm before the ceiling bites", func() {
+			v.main.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+				"MetricName": "Count", "Namespace": "AWS/ApiGateway", "Period": 60, "Statistic": "Sum",
+				"Threshold": 6667 * 60 * 0.8, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
 			})
 		})
 		// The truststore URI names the bucket and the content-addressed key.

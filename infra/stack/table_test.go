@@ -174,7 +174,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HeartbeatsPerMinute != 3000 || cfg.Database.Mode != DatabaseExternal || cfg.AssetDir != "build" {
+	if cfg.AgentsAPI.ExpectedMachines != 100000 || cfg.Ingest != IngestDirect || cfg.AgentsEndpoint != EndpointAPIGateway ||
+		cfg.Database.Mode != DatabaseExternal || cfg.AssetDir != "build" {
 		t.Errorf("example config: %+v", cfg)
 	}
 }
@@ -192,6 +193,17 @@ func TestConfigValidation(t *testing.T) {
 		"wildcard CORS":              func(c *Config) { c.CORSAllowedOrigins = []string{"*"} },
 		"dashboard cert not in IAD":  func(c *Config) { c.DashboardCertificateARN = "arn:aws:acm:eu-west-3:1:certificate/x" },
 		"dashboard domain sans cert": func(c *Config) { c.DashboardCertificateARN = "" },
+		"fleet-wide heartbeat limit": func(c *Config) { c.HeartbeatsPerMinute = 3000 },
+		"no machines":                func(c *Config) { c.AgentsAPI.ExpectedMachines = -1 },
+		"alarm ratio above 1":        func(c *Config) { c.AgentsAPI.AlarmRatio = 1.5 },
+		"unknown ingest":             func(c *Config) { c.Ingest = "kinesis" },
+		"unknown endpoint":           func(c *Config) { c.AgentsEndpoint = "nlb" },
+		"CRL without ALB":            func(c *Config) { c.ALB.RevocationList = "x.crl" },
+		"batch too large":            func(c *Config) { c.Queue.BatchSize = 20000 },
+		"batch without window":       func(c *Config) { c.Queue.BatchSize, c.Queue.MaxBatchingWindowSeconds = 100, 0 },
+		"no redelivery":              func(c *Config) { c.Queue.MaxReceiveCount = 0 },
+		"unknown log level":          func(c *Config) { c.Logs.ApplicationLevel = "LOUD" },
+		"system level FATAL":         func(c *Config) { c.Logs.SystemLevel = "FATAL" },
 	} {
 		c := good
 		mutate(&c)

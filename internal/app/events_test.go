@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	json "github.com/goccy/go-json"
 
+	"github.com/optralis/optralis/internal/app/heartbeatwriterfn"
 	"github.com/optralis/optralis/internal/auth"
 	"github.com/optralis/optralis/internal/ca"
 	"github.com/optralis/optralis/internal/certs"
@@ -41,6 +44,8 @@ var sampleEvents = map[string]struct {
 	"httpapi_heartbeat_mtls.json": {routes.FnHeartbeat, 200, "a valid heartbeat from an enrolled agent (the test substitutes its real certificate)"},
 	"httpapi_heartbeat_gzip.json": {routes.FnHeartbeat, 200, "the same heartbeat gzipped, base64 in the event"},
 	"httpapi_forged_context.json": {routes.FnHeartbeat, 401, "a certificate forged in a header, none from API Gateway: refused"},
+	"alb_heartbeat_mtls.json":     {routes.FnHeartbeat, 200, "the same heartbeat behind the ALB (AGENTS_ENDPOINT=alb): certificate from X-Amzn-Mtls-Clientcert-Leaf; a retry, nothing stored twice"},
+	"sqs_heartbeats.json":         {routes.FnHeartbeatWriter, 0, "three queued heartbeats (INGEST_MODE=queue) written as one group, none reported failed"},
 }
 
 // TestEverySampleEventReachesItsDocumentedAnswer replays each sample of events/.
@@ -98,6 +103,29 @@ func TestEverySampleEventReachesItsDocumentedAnswer(t *testing.T) {
 				if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM service_uptime WHERE checked_at = '2026-01-01T12:05:00Z'`).Scan(&n); err != nil || n == 0 {
 					t.Fatalf("%s: %d rows, %v", want.why, n, err)
 				}
+			case strings.HasPrefix(name, "sqs_"):
+				raw = bytes.ReplaceAll(raw, []byte("22222222-2222-2222-2222-222222222222"), []byte(machineID))
+				raw = bytes.ReplaceAll(raw, []byte("11111111-1111-1111-1111-111111111111"), []byte(clientID))
+				raw = bytes.ReplaceAll(raw, []byte("3a5f0c2d9e4b7a1c6f8e2d4b0a9c7e51"), []byte(ca.SerialHex(is.Cert.SerialNumber)))
+				if failed := invokeSQS(t, heartbeatwriterfn.Handler(heartbeatwriterfn.New(d.core(), 0), d.Logger), raw); len(failed) != 0 {
+					t.Fatalf("%s: failures %v", want.why, failed)
+				}
+				var n int
+				if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM metrics WHERE machine_id = $1 AND recorded_at BETWEEN '2026-01-01T12:08:00Z' AND '2026-01-01T12:10:00Z'`,
+					machineID).Scan(&n); err != nil || n != 3 {
+					t.Fatalf("%s: %d rows, %v", want.why, n, err)
+				}
+			case strings.HasPrefix(name, "alb_"):
+				var ev events.ALBTargetGroupRequest
+				if err := json.Unmarshal(raw, &ev); err != nil {
+					t.Fatal(err)
+				}
+				ev.MultiValueHeaders["x-amzn-mtls-clientcert-leaf"] = []string{url.PathEscape(certPEM)}
+				raw, _ = json.Marshal(ev)
+				resp := invokeALB(t, d.FunctionHandler(want.function), raw)
+				if resp.StatusCode != want.status {
+					t.Fatalf("%d %s, want %d: %s", resp.StatusCode, resp.Body, want.status, want.why)
+				}
 			case strings.HasPrefix(name, "rest_"):
 				h := d.FunctionHandler(want.function)
 				if want.function == routes.FnAuth {
@@ -130,13 +158,50 @@ func TestEverySampleEventReachesItsDocumentedAnswer(t *testing.T) {
 		})
 	}
 	var stored int
-	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM metrics WHERE machine_id = $1`, machineID).Scan(&stored); err != nil {
+	if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM metrics WHERE machine_id = $1 AND recorded_at = '2026-01-01T12:00:00Z'`, machineID).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	if stored != 1 {
-		// The plain and gzip samples carry the same heartbeat: the second is a retry.
-		t.Errorf("%d heartbeats stored from the two samples, want 1", stored)
+		// The plain, gzip and ALB samples carry the same heartbeat: the others are retries.
+		t.Errorf("%d heartbeats stored from the three samples, want 1", stored)
 	}
+}
+
+// invokeALB sends an ALB target-group event through the real Lambda JSON path to h.
+func invokeALB(t *testing.T, h http.Handler, eventJSON []byte) events.ALBTargetGroupResponse {
+	t.Helper()
+	out, err := lambda.NewHandler(lambdaproxy.ALBHandler(h)).Invoke(context.Background(), eventJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.ALBTargetGroupResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if resp.IsBase64Encoded {
+		b, _ := base64.StdEncoding.DecodeString(resp.Body)
+		resp.Body = string(b)
+	}
+	return resp
+}
+
+// invokeSQS sends an SQS event through the real Lambda JSON path to the writer's batch
+// handler and returns the message ids it reported failed.
+func invokeSQS(t *testing.T, consume func(context.Context, []lambdaproxy.QueueMessage) []string, eventJSON []byte) []string {
+	t.Helper()
+	out, err := lambda.NewHandler(lambdaproxy.SQSHandler(consume)).Invoke(context.Background(), eventJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	return ids
 }
 
 // invokeHTTPAPI sends an HTTP API (v2) event through the real Lambda JSON path to h.

@@ -57,6 +57,9 @@ type Deps struct {
 	// GroupCommit, when set, writes heartbeats through a Committer (long-running
 	// servers); nil: each heartbeat is written as a group of one (Lambda).
 	GroupCommit *GroupCommit
+	// Queue, when set, is the queue mode (INGEST_MODE=queue, enqueue.go): heartbeats are
+	// checked, queued and answered here, and written by the writer function.
+	Queue Enqueuer
 }
 
 // MachineRateLimit is the per-machine heartbeat limit: an agent heartbeats every 30 or 60
@@ -79,6 +82,10 @@ type Service struct {
 
 	writer    *Writer
 	committer *Committer // nil: direct writes
+
+	// checks are the queue mode's cached certificate acceptances (enqueue.go).
+	checkMu sync.Mutex
+	checks  map[string]checkEntry
 
 	mu      sync.Mutex
 	clients map[string]clientInfo
@@ -113,7 +120,7 @@ func New(d Deps) *Service {
 		d.MachineLimit = MachineRateLimit()
 	}
 	s := &Service{d: d, limiter: ratelimit.New(d.Redis, d.RedisPrefix+"ratelimit:heartbeat:", d.Clock, d.Logger),
-		clients: map[string]clientInfo{}, breaker: cache.NewBreaker(d.Clock, cache.Pause)}
+		clients: map[string]clientInfo{}, breaker: cache.NewBreaker(d.Clock, cache.Pause), checks: map[string]checkEntry{}}
 	if d.MachineLimit.Burst > 0 {
 		s.machines = ratelimit.New(d.Redis, d.RedisPrefix+"ratelimit:heartbeat-machine:", d.Clock, d.Logger)
 	}
@@ -251,6 +258,9 @@ func (s *Service) heartbeat(r *http.Request) (ans Answer, err error) {
 // submit writes the heartbeat: through the group committer when there is one (the
 // long-running server), otherwise as a group of one (Lambda: one request per invocation).
 func (s *Service) submit(ctx context.Context, it Item) Outcome {
+	if s.d.Queue != nil {
+		return s.enqueue(ctx, it)
+	}
 	if s.committer != nil {
 		return s.committer.Submit(ctx, it)
 	}

@@ -32,6 +32,16 @@ func TestEverySampleEventReplays(t *testing.T) {
 			case strings.HasPrefix(name, "httpapi_"):
 				resp := invokeHTTPAPI(t, raw)
 				decodeEcho(t, resp.StatusCode, resp.Body, resp.IsBase64Encoded)
+			case strings.HasPrefix(name, "alb_"):
+				resp := invokeALB(t, raw)
+				decodeEcho(t, resp.StatusCode, resp.Body, resp.IsBase64Encoded)
+			case strings.HasPrefix(name, "sqs_"):
+				var got []QueueMessage
+				fn := SQSHandler(func(_ context.Context, ms []QueueMessage) []string { got = ms; return nil })
+				resp, err := invokeJSON[events.SQSEventResponse](t, fn, raw)
+				if err != nil || len(got) == 0 || len(resp.BatchItemFailures) != 0 {
+					t.Fatalf("%d messages, %+v, %v", len(got), resp, err)
+				}
 			case strings.HasPrefix(name, "eventbridge_"):
 				ran := false
 				fn := ScheduledHandler(func(context.Context, time.Time) error { ran = true; return nil }, nil)
@@ -43,7 +53,7 @@ func TestEverySampleEventReplays(t *testing.T) {
 					t.Errorf("not a scheduled event: %q from %q", ev.DetailType, ev.Source)
 				}
 			default:
-				t.Fatalf("no handler for sample %s: name it rest_*, httpapi_* or eventbridge_*", name)
+				t.Fatalf("no handler for sample %s: name it rest_*, httpapi_*, alb_*, sqs_* or eventbridge_*", name)
 			}
 		})
 	}

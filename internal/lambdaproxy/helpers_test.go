@@ -43,6 +43,8 @@ type echo struct {
 	HeaderCtxCN string `json:"headerCtxCN"`
 	// LibCtxCertPEM is the client cert PEM in the library's own context value.
 	LibCtxCertPEM string `json:"libCtxCertPEM"`
+	// MTLSHeaders are the X-Amzn-Mtls-* headers that reached the handler.
+	MTLSHeaders []string `json:"mtlsHeaders"`
 }
 
 // gzipBlob is a binary (non-UTF-8) response body.
@@ -83,6 +85,9 @@ func newEchoMux(t testing.TB) *http.ServeMux {
 		for k := range r.Header {
 			if strings.HasPrefix(strings.ToLower(k), "x-golambdaproxy-") {
 				e.Reserved = append(e.Reserved, k)
+			}
+			if strings.HasPrefix(strings.ToLower(k), "x-amzn-mtls-") {
+				e.MTLSHeaders = append(e.MTLSHeaders, k)
 			}
 		}
 		var headerPEM string

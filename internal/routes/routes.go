@@ -21,6 +21,9 @@ const (
 	FnReminders  = "reminders"
 	FnAlerts     = "alerts"
 	FnMigrate    = "migrate"
+	// FnHeartbeatWriter consumes the heartbeat queue (ingest mode "queue"): no route, no
+	// schedule; infra wires its SQS event source.
+	FnHeartbeatWriter = "heartbeatwriter"
 )
 
 // Access is what a route demands of its caller. Every route declares one; the guard

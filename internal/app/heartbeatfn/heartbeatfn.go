@@ -4,14 +4,17 @@ package heartbeatfn
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/optralis/optralis/internal/app"
+	"github.com/optralis/optralis/internal/awsenv"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/config"
 	"github.com/optralis/optralis/internal/heartbeat"
+	"github.com/optralis/optralis/internal/ingestqueue"
 	"github.com/optralis/optralis/internal/ratelimit"
 	"github.com/optralis/optralis/internal/routes"
 )
@@ -38,6 +41,9 @@ type Settings struct {
 	// Group, when set, writes through group committers (the long-running server);
 	// nil: each heartbeat is a group of one (Lambda).
 	Group *heartbeat.GroupCommit
+	// Queue, when set, is the queue ingest (INGEST_MODE=queue): heartbeats are checked,
+	// queued and answered, and the heartbeatwriter function writes them.
+	Queue heartbeat.Enqueuer
 }
 
 // ServerSettings are the long-running server's settings from its configuration.
@@ -64,7 +70,8 @@ func NewServiceWith(core app.Core, s Settings) *heartbeat.Service {
 		ipLimit = ratelimit.Limit{Burst: s.IPLimit, Period: time.Minute}
 	}
 	return heartbeat.New(heartbeat.Deps{Pool: core.Pool, Redis: core.Redis, Clock: core.Clock, Logger: core.Logger,
-		RedisPrefix: core.KeyPrefix, LicenceGraceDays: s.GraceDays, Limit: ipLimit, MachineLimit: limit, GroupCommit: s.Group})
+		RedisPrefix: core.KeyPrefix, LicenceGraceDays: s.GraceDays, Limit: ipLimit, MachineLimit: limit, GroupCommit: s.Group,
+		Queue: s.Queue})
 }
 
 // Handlers binds the heartbeat function's routes.
@@ -86,7 +93,9 @@ func New(core app.Core, hb *heartbeat.Service) (http.Handler, error) {
 	return app.Bind(routes.Of(routes.FnHeartbeat), Handlers(hb), Guards(core), core)
 }
 
-// Open is the Lambda's cold start.
+// Open is the Lambda's cold start. With INGEST_MODE=queue heartbeats go to
+// HEARTBEAT_QUEUE_URL through SQS (the function's role, AWS_ENDPOINT_URL for a local
+// stand-in). AGENTS_ENDPOINT is checked here; main picks its adapter from it.
 func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (app.Function, error) {
 	var s Settings
 	return app.OpenHTTP(ctx, routes.FnHeartbeat, getenv, stdout,
@@ -94,8 +103,22 @@ func Open(ctx context.Context, getenv func(string) string, stdout io.Writer) (ap
 			if s.GraceDays, err = config.LicenceGraceDays(getenv); err != nil {
 				return err
 			}
-			s.MachineLimit, s.IPLimit, err = config.Limits(getenv)
-			return err
+			if s.MachineLimit, s.IPLimit, err = config.Limits(getenv); err != nil {
+				return err
+			}
+			if _, err = config.AgentsEndpoint(getenv); err != nil {
+				return err
+			}
+			in, err := config.IngestMode(getenv)
+			if err != nil || in.Mode != config.IngestQueue {
+				return err
+			}
+			cfg, err := awsenv.Config(getenv)
+			if err != nil {
+				return fmt.Errorf("INGEST_MODE=queue: %w", err)
+			}
+			s.Queue = ingestqueue.New(cfg, in.QueueURL)
+			return nil
 		},
 		func(core app.Core) (http.Handler, error) { return New(core, NewServiceWith(core, s)) })
 }
