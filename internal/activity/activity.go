@@ -17,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/optralis/optralis/internal/apperr"
-	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/db"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/principal"
@@ -87,7 +86,7 @@ func ParseQuery(v url.Values) (Query, error) {
 			}
 			q.Action = s
 		case "machine_id":
-			id, ok := certs.ParseID(s)
+			id, ok := httpx.ParseID(s)
 			if !ok {
 				bad[name] = "must be a machine id (uuid)"
 			}
@@ -105,7 +104,7 @@ func ParseQuery(v url.Values) (Query, error) {
 				bad[name] = "not a cursor of this log: start again without a cursor"
 				continue
 			}
-			if _, ok := certs.ParseID(c.ID); !ok {
+			if _, ok := httpx.ParseID(c.ID); !ok {
 				bad[name] = "not a cursor of this log: start again without a cursor"
 				continue
 			}

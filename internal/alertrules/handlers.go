@@ -9,11 +9,9 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/cache"
-	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/fleetcache"
 	"github.com/optralis/optralis/internal/httpx"
-	"github.com/optralis/optralis/internal/principal"
 )
 
 // Deps are what the handlers need.
@@ -26,29 +24,6 @@ type Deps struct {
 
 // maxBody bounds a rule body: a few hundred bytes of members.
 const maxBody = 16 << 10
-
-// CallerActor is the signed-in client user making a change.
-func CallerActor(r *http.Request) (Actor, error) {
-	p, ok := principal.From(r.Context())
-	if !ok || p.ClientID == "" {
-		return Actor{}, apperr.ErrUnauthenticated
-	}
-	return Actor{ClientID: p.ClientID, UserID: p.UserID, IP: httpx.ClientIP(r)}, nil
-}
-
-// Target is the caller and the {id} of the path; a malformed id is a resource that does
-// not exist (notFound).
-func Target(r *http.Request, notFound error) (Actor, string, error) {
-	a, err := CallerActor(r)
-	if err != nil {
-		return a, "", err
-	}
-	id, ok := certs.ParseID(r.PathValue("id"))
-	if !ok {
-		return a, "", notFound
-	}
-	return a, id, nil
-}
 
 func decode(r *http.Request) (Patch, error) {
 	var b Body
@@ -72,7 +47,7 @@ func (d Deps) changed(ctx context.Context, clientID string, c Closed) {
 // HandleList is GET /api/alert-rules: the client's rules (no query parameters).
 func HandleList(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := CallerActor(r)
+		a, err := httpx.ClientActor(r)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -93,7 +68,7 @@ func HandleList(d Deps) http.Handler {
 // HandleGet is GET /api/alert-rules/{id}.
 func HandleGet(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := Target(r, ErrNotFound)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -110,7 +85,7 @@ func HandleGet(d Deps) http.Handler {
 // HandleCreate is POST /api/alert-rules.
 func HandleCreate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := CallerActor(r)
+		a, err := httpx.ClientActor(r)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -133,7 +108,7 @@ func HandleCreate(d Deps) http.Handler {
 // nullable one (group_id and machine_id null: every machine).
 func HandleUpdate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := Target(r, ErrNotFound)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -160,7 +135,7 @@ func HandleUpdate(d Deps) http.Handler {
 // HandleDelete is DELETE /api/alert-rules/{id}.
 func HandleDelete(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := Target(r, ErrNotFound)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/jsonfield"
 )
 
@@ -141,7 +141,7 @@ func enum(set []string) func(string) (string, error) {
 // ParseID accepts a UUID for a scope member (group_id, machine_id).
 func ParseID(what string) func(string) (string, error) {
 	return func(s string) (string, error) {
-		id, ok := certs.ParseID(s)
+		id, ok := httpx.ParseID(s)
 		if !ok {
 			return s, fmt.Errorf("must be a %s id (uuid)", what)
 		}

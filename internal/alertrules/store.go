@@ -10,6 +10,7 @@ import (
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/principal"
 )
 
 // Rule is a stored rule as the API shows it.
@@ -28,9 +29,7 @@ type Rule struct {
 var ErrNotFound = apperr.New(apperr.NotFound, "alert rule not found")
 
 // Actor is who makes a change, for the audit log.
-type Actor struct {
-	ClientID, UserID, IP string
-}
+type Actor = principal.Actor
 
 const columns = `r.id::text, r.name, r.kind, r.metric, r.threshold, r.recovery_threshold, r.pending_seconds,
 	r.min_firing_seconds, r.grace_seconds, r.service_pattern, r.days, r.severity, r.scope_group_id::text,

@@ -20,8 +20,9 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
-	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/principal"
 	"github.com/optralis/optralis/internal/validate"
 )
 
@@ -142,7 +143,7 @@ func ParseQuery(v url.Values) (Query, error) {
 			}
 			q.Severity = s
 		case "machine_id", "rule_id":
-			id, ok := certs.ParseID(s)
+			id, ok := httpx.ParseID(s)
 			if !ok {
 				bad[name] = "must be an id (uuid)"
 			}
@@ -174,7 +175,7 @@ func ParseQuery(v url.Values) (Query, error) {
 				bad[name] = "not a cursor of this list: start again without a cursor"
 				continue
 			}
-			if _, ok := certs.ParseID(c.ID); !ok {
+			if _, ok := httpx.ParseID(c.ID); !ok {
 				bad[name] = "not a cursor of this list: start again without a cursor"
 				continue
 			}
@@ -321,9 +322,7 @@ func Comment(s string) (string, error) {
 }
 
 // Actor is who acknowledges.
-type Actor struct {
-	ClientID, UserID, IP string
-}
+type Actor = principal.Actor
 
 // Acknowledge records that a.UserID saw an open (pending or firing) alert, with an
 // optional comment ("" stores NULL). Acknowledging again replaces the acknowledgement

@@ -9,11 +9,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/optralis/optralis/internal/apperr"
-	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/jsonfield"
-	"github.com/optralis/optralis/internal/principal"
 )
 
 // Deps are what the handlers need.
@@ -26,31 +24,11 @@ type Deps struct {
 // maxAckBody fits a 1000-character comment written with escapes.
 const maxAckBody = 16 << 10
 
-func caller(r *http.Request) (Actor, error) {
-	p, ok := principal.From(r.Context())
-	if !ok || p.ClientID == "" {
-		return Actor{}, apperr.ErrUnauthenticated
-	}
-	return Actor{ClientID: p.ClientID, UserID: p.UserID, IP: httpx.ClientIP(r)}, nil
-}
-
-func target(r *http.Request) (Actor, string, error) {
-	a, err := caller(r)
-	if err != nil {
-		return a, "", err
-	}
-	id, ok := certs.ParseID(r.PathValue("id"))
-	if !ok {
-		return a, "", ErrNotFound
-	}
-	return a, id, nil
-}
-
 // HandleList is GET /api/alerts?state=&severity=&machine_id=&rule_id=&acknowledged=&from=&to=&limit=&cursor=.
 // Without state it lists the firing alerts; state=resolved with from/to is the history.
 func HandleList(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := caller(r)
+		a, err := httpx.ClientActor(r)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -72,7 +50,7 @@ func HandleList(d Deps) http.Handler {
 // HandleGet is GET /api/alerts/{id}.
 func HandleGet(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := target(r)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -110,7 +88,7 @@ type ackBody struct {
 // out): any user of the client; 409 once the alert is resolved.
 func HandleAcknowledge(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := target(r)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return

@@ -98,12 +98,3 @@ const (
 func retryable(err error) bool {
 	return db.Transient(err) || db.Code(err) == db.UniqueViolation
 }
-
-// ParseID returns the canonical form of a hyphenated UUID taken from a path or body.
-func ParseID(s string) (string, bool) {
-	u, err := uuid.Parse(s)
-	if err != nil || len(s) != 36 {
-		return "", false
-	}
-	return u.String(), true
-}

@@ -41,7 +41,7 @@ func machineParam(r *http.Request) (principal.Principal, string, error) {
 	if !ok || p.ClientID == "" {
 		return p, "", apperr.ErrUnauthenticated
 	}
-	id, ok := ParseID(r.PathValue("id"))
+	id, ok := httpx.ParseID(r.PathValue("id"))
 	if !ok {
 		return p, "", ErrMachineNotFound
 	}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/auth"
-	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/jsonfield"
 	"github.com/optralis/optralis/internal/principal"
@@ -23,7 +22,7 @@ func actor(r *http.Request) (principal.Principal, Actor, error) {
 
 // pathID is the {id} of the path; a malformed one is a client that does not exist.
 func pathID(r *http.Request) (string, error) {
-	id, ok := certs.ParseID(r.PathValue("id"))
+	id, ok := httpx.ParseID(r.PathValue("id"))
 	if !ok {
 		return "", ErrNotFound
 	}

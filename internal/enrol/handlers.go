@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/optralis/optralis/internal/apperr"
-	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/principal"
 )
@@ -116,7 +115,7 @@ func HandleRevokeToken(d Deps) http.Handler {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
 		}
-		id, ok := certs.ParseID(r.PathValue("id"))
+		id, ok := httpx.ParseID(r.PathValue("id"))
 		if !ok {
 			httpx.WriteError(w, r, d.Logger, ErrTokenNotFound)
 			return

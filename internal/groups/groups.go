@@ -14,6 +14,7 @@ import (
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/principal"
 )
 
 // DefaultColor is the schema's default colour, used when a group is created without one.
@@ -40,9 +41,7 @@ var (
 )
 
 // Actor is who makes a change, for the audit log.
-type Actor struct {
-	ClientID, UserID, IP string
-}
+type Actor = principal.Actor
 
 // columns selects a Group from machine_groups g; the count ignores deleted machines.
 const columns = `g.id::text, g.name, g.color,

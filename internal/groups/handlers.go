@@ -11,11 +11,9 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/cache"
-	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/fleetcache"
 	"github.com/optralis/optralis/internal/httpx"
-	"github.com/optralis/optralis/internal/principal"
 	"github.com/optralis/optralis/internal/validate"
 )
 
@@ -29,28 +27,6 @@ type Deps struct {
 
 // maxMembersBody fits MaxMembers quoted UUIDs with room to spare.
 const maxMembersBody = 256 << 10
-
-func actor(r *http.Request) (Actor, error) {
-	p, ok := principal.From(r.Context())
-	if !ok || p.ClientID == "" {
-		return Actor{}, apperr.ErrUnauthenticated
-	}
-	return Actor{ClientID: p.ClientID, UserID: p.UserID, IP: httpx.ClientIP(r)}, nil
-}
-
-// target is the caller and the group of the path; a malformed id is a group that does
-// not exist.
-func target(r *http.Request) (Actor, string, error) {
-	a, err := actor(r)
-	if err != nil {
-		return a, "", err
-	}
-	id, ok := certs.ParseID(r.PathValue("id"))
-	if !ok {
-		return a, "", ErrNotFound
-	}
-	return a, id, nil
-}
 
 // input is a create or update body; nil fields were not sent.
 type input struct {
@@ -85,7 +61,7 @@ func (d Deps) changed(ctx context.Context, clientID string) {
 // HandleList is GET /api/groups: the caller's client's groups with their live machine counts.
 func HandleList(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := actor(r)
+		a, err := httpx.ClientActor(r)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -102,7 +78,7 @@ func HandleList(d Deps) http.Handler {
 // HandleCreate is POST /api/groups {name, color?} (colour default DefaultColor).
 func HandleCreate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := actor(r)
+		a, err := httpx.ClientActor(r)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -138,7 +114,7 @@ func HandleCreate(d Deps) http.Handler {
 // HandleUpdate is PATCH /api/groups/{id} {name?, color?}: at least one of them.
 func HandleUpdate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := target(r)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -170,7 +146,7 @@ func HandleUpdate(d Deps) http.Handler {
 // HandleDelete is DELETE /api/groups/{id}: the machines stay, only their membership goes.
 func HandleDelete(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := target(r)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -192,7 +168,7 @@ type membersBody struct {
 // become exactly these machines (an empty list empties the group; duplicates count once).
 func HandleSetMembers(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := target(r)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -229,7 +205,7 @@ func machineIDs(raw []string) ([]string, error) {
 	ids := make([]string, 0, len(raw))
 	var malformed []string
 	for _, s := range raw {
-		id, ok := certs.ParseID(s)
+		id, ok := httpx.ParseID(s)
 		if !ok {
 			if len(malformed) < maxListedIDs {
 				malformed = append(malformed, quote(s))

@@ -44,7 +44,7 @@ func target(r *http.Request) (principal.Principal, string, error) {
 	if !ok || p.ClientID == "" {
 		return p, "", apperr.ErrUnauthenticated
 	}
-	id, ok := certs.ParseID(r.PathValue("id"))
+	id, ok := httpx.ParseID(r.PathValue("id"))
 	if !ok {
 		return p, "", certs.ErrMachineNotFound
 	}

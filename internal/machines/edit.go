@@ -15,6 +15,8 @@ import (
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/httpx"
+	"github.com/optralis/optralis/internal/principal"
 )
 
 // Bounds of an edit.
@@ -60,7 +62,7 @@ func (c *Change) normalise() error {
 		seen := map[string]bool{}
 		ids := []string{}
 		for _, s := range *c.GroupIDs {
-			id, ok := certs.ParseID(s)
+			id, ok := httpx.ParseID(s)
 			if !ok {
 				bad["group_ids"] = "must be group ids (uuids)"
 				break
@@ -87,9 +89,7 @@ func (c Change) empty() bool { return c.DisplayName == nil && c.Notes == nil && 
 var errUnknownGroups = apperr.InvalidFields(map[string]string{"group_ids": "every group must be one of your client's groups"})
 
 // Actor is who makes a change, for the audit log.
-type Actor struct {
-	ClientID, UserID, IP string
-}
+type Actor = principal.Actor
 
 // Update applies c to a live machine of the actor's client in one transaction stamped
 // now, with its audit entry. An empty change only checks the machine exists. The caller

@@ -42,7 +42,7 @@ func machineParam(r *http.Request) (principal.Principal, string, error) {
 	if err != nil {
 		return p, "", err
 	}
-	id, ok := certs.ParseID(r.PathValue("id"))
+	id, ok := httpx.ParseID(r.PathValue("id"))
 	if !ok {
 		return p, "", ErrNotFound
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/certs"
+	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/validate"
 )
 
@@ -99,7 +100,7 @@ func decodeCursor(s, sort string) (*Cursor, error) {
 	if err != nil || json.Unmarshal(b, &c) != nil || c.Sort != sort {
 		return nil, fmt.Errorf("not a cursor of this list and sort")
 	}
-	if _, ok := certs.ParseID(c.ID); !ok {
+	if _, ok := httpx.ParseID(c.ID); !ok {
 		return nil, fmt.Errorf("not a cursor of this list")
 	}
 	if _, err := c.value(); err != nil || !validate.Text(c.Key) || len(c.Key) > 1024 {
@@ -145,7 +146,7 @@ func ParseListQuery(v url.Values) (ListQuery, error) {
 		}
 	}
 	if s, ok := one("group"); ok {
-		if id, ok := certs.ParseID(s); ok {
+		if id, ok := httpx.ParseID(s); ok {
 			q.GroupID = id
 		} else {
 			bad["group"] = "must be a group id (uuid)"

@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/optralis/optralis/internal/alertrules"
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/clock"
 	"github.com/optralis/optralis/internal/httpx"
@@ -25,7 +24,7 @@ const maxBody = 16 << 10
 // is active now and its next start.
 func HandleList(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := alertrules.CallerActor(r)
+		a, err := httpx.ClientActor(r)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -46,7 +45,7 @@ func HandleList(d Deps) http.Handler {
 // HandleGet is GET /api/maintenance-windows/{id}.
 func HandleGet(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := alertrules.Target(r, ErrNotFound)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -63,7 +62,7 @@ func HandleGet(d Deps) http.Handler {
 // HandleCreate is POST /api/maintenance-windows.
 func HandleCreate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := alertrules.CallerActor(r)
+		a, err := httpx.ClientActor(r)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -85,7 +84,7 @@ func HandleCreate(d Deps) http.Handler {
 // HandleUpdate is PATCH /api/maintenance-windows/{id}: any subset of the members.
 func HandleUpdate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := alertrules.Target(r, ErrNotFound)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return
@@ -111,7 +110,7 @@ func HandleUpdate(d Deps) http.Handler {
 // HandleDelete is DELETE /api/maintenance-windows/{id}.
 func HandleDelete(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := alertrules.Target(r, ErrNotFound)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err != nil {
 			httpx.WriteError(w, r, d.Logger, err)
 			return

@@ -10,6 +10,7 @@ import (
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/audit"
 	"github.com/optralis/optralis/internal/db"
+	"github.com/optralis/optralis/internal/principal"
 )
 
 // Channel is a notification channel as the API shows it: the URL masked to scheme and
@@ -33,9 +34,7 @@ type Channel struct {
 var ErrNotFound = apperr.New(apperr.NotFound, "notification channel not found")
 
 // Actor is who makes a change, for the audit log.
-type Actor struct {
-	ClientID, UserID, IP string
-}
+type Actor = principal.Actor
 
 const channelColumns = `id::text, name, kind, recipients, url, secret IS NOT NULL, min_severity, enabled, created_at, updated_at`
 

@@ -6,11 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/optralis/optralis/internal/apperr"
 	"github.com/optralis/optralis/internal/httpx"
-	"github.com/optralis/optralis/internal/principal"
 	"github.com/optralis/optralis/internal/validate"
 )
 
@@ -19,28 +16,6 @@ const MaxRecipients = 20
 
 // maxNameLen is the schema's limit on a channel name.
 const maxNameLen = 100
-
-func actor(r *http.Request) (Actor, error) {
-	p, ok := principal.From(r.Context())
-	if !ok || p.ClientID == "" {
-		return Actor{}, apperr.ErrUnauthenticated
-	}
-	return Actor{ClientID: p.ClientID, UserID: p.UserID, IP: httpx.ClientIP(r)}, nil
-}
-
-// target is the caller and the channel of the path; a malformed id is a channel that
-// does not exist.
-func pathTarget(r *http.Request) (Actor, string, error) {
-	a, err := actor(r)
-	if err != nil {
-		return a, "", err
-	}
-	u, err := uuid.Parse(r.PathValue("id"))
-	if err != nil || len(r.PathValue("id")) != 36 {
-		return a, "", ErrNotFound
-	}
-	return a, u.String(), nil
-}
 
 // noQuery refuses every query parameter: these routes take none.
 func noQuery(r *http.Request) error {
@@ -129,7 +104,7 @@ func quote(s string) string {
 // HandleList is GET /api/notification-channels: the caller's client's channels.
 func HandleList(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := actor(r)
+		a, err := httpx.ClientActor(r)
 		if err == nil {
 			err = noQuery(r)
 		}
@@ -149,7 +124,7 @@ func HandleList(d Deps) http.Handler {
 // HandleGet is GET /api/notification-channels/{id}.
 func HandleGet(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := pathTarget(r)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err == nil {
 			err = noQuery(r)
 		}
@@ -170,7 +145,7 @@ func HandleGet(d Deps) http.Handler {
 // min_severity?, enabled?}. A webhook's signing secret is generated and returned once.
 func HandleCreate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := actor(r)
+		a, err := httpx.ClientActor(r)
 		if err == nil {
 			err = noQuery(r)
 		}
@@ -228,7 +203,7 @@ func HandleCreate(d Deps) http.Handler {
 // cannot change.
 func HandleUpdate(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := pathTarget(r)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err == nil {
 			err = noQuery(r)
 		}
@@ -265,7 +240,7 @@ func HandleUpdate(d Deps) http.Handler {
 // HandleDelete is DELETE /api/notification-channels/{id}.
 func HandleDelete(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := pathTarget(r)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err == nil {
 			err = noQuery(r)
 		}
@@ -287,7 +262,7 @@ func HandleDelete(d Deps) http.Handler {
 // itself succeeded.
 func HandleTest(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, id, err := pathTarget(r)
+		a, id, err := httpx.ClientTarget(r, ErrNotFound)
 		if err == nil {
 			err = noQuery(r)
 		}

@@ -29,3 +29,9 @@ func From(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(key{}).(Principal)
 	return p, ok && p.UserID != ""
 }
+
+// Actor is a client's user acting on the client's data: what scopes a change and what its
+// audit entry records.
+type Actor struct {
+	ClientID, UserID, IP string
+}

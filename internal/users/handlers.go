@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/optralis/optralis/internal/apperr"
-	"github.com/optralis/optralis/internal/certs"
 	"github.com/optralis/optralis/internal/clients"
 	"github.com/optralis/optralis/internal/httpx"
 	"github.com/optralis/optralis/internal/jsonfield"
@@ -28,7 +27,7 @@ func targetRequest(r *http.Request) (Request, error) {
 		return req, err
 	}
 	var ok bool
-	if req.TargetID, ok = certs.ParseID(r.PathValue("id")); !ok {
+	if req.TargetID, ok = httpx.ParseID(r.PathValue("id")); !ok {
 		return req, ErrNotFound
 	}
 	return req, nil
