@@ -416,7 +416,7 @@ func (r benchReport) markdown(runs int) string {
 			ms(f.First.Took), ms(median(f.Steady)), ms(lo), ms(hi), strings.Join(counts, ", "), f.Load)
 	}
 	p("")
-	p("The issue's target is ≤ 2 s per run and a constant number of statements. The every-minute case is the steady run; the first run also opens every episode of the seeded state at once (about 1,300 at 10,000 machines), which a live fleet spreads over time. The load average, 8–10 times the cores, is other engineers' test suites on the same 2 vCPUs: the figures are upper bounds for an idle machine.")
+	p("The issue's target is ≤ 2 s per run and a constant number of statements. The every-minute case is the steady run; the first run also opens every episode of the seeded state at once (about 1,300 at 10,000 machines), which a live fleet spreads over time. A load average above the core count means other work shared the machine: the figures are then upper bounds.")
 	p("")
 	p("Statements are counted by a pgx tracer on the pool the run uses: BEGIN, the run row (serialises runs, skips stale ones), the evaluation into a temporary table, the three transitions, COMMIT — the same number for every fleet size (also held by `TestStatementCountIsConstant`, 10 vs 1,000 machines). Where the time goes, per statement, in the largest fleet (first run, then the median steady run):")
 	p("")
