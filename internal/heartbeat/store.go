@@ -22,7 +22,7 @@ import (
 // heartbeat_due_at, agent version, address), at most every TouchEvery when nothing else
 // changed.
 const (
-	// checkGroup runs the active-certificate and licence rules (migrations/00016) for
+	// checkGroup runs the active-certificate and licence rules (migrations/00015) for
 	// each item and reads what the answer needs: whether the collector configuration (the
 	// machine's or its client's default) changed since the agent last fetched it, the
 	// channel's agent version (only when asked), and the licence expiry.
