@@ -153,10 +153,7 @@ func (p *Postgres) leftover(ctx context.Context) (int, bool) {
 	if _, err := p.run(ctx, "pg_ctl", "-D", p.DataDir, "status"); err != nil {
 		return 0, false // exit 3: not running (a stale postmaster.pid the server ignores)
 	}
-	b, _ := os.ReadFile(filepath.Join(p.DataDir, "postmaster.pid"))
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, _ := strconv.Atoi(strings.TrimSpace(first))
-	return pid, true
+	return p.postmasterPID(), true
 }
 
 // TimescaleInstalled reports whether the PostgreSQL of bin has the timescaledb extension
@@ -210,10 +207,41 @@ func (p *Postgres) URL(database string) string {
 func (p *Postgres) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	pid := p.postmasterPID()
 	if out, err := p.run(ctx, "pg_ctl", "-D", p.DataDir, "-m", "fast", "-w", "stop"); err != nil {
 		return fmt.Errorf("pg_ctl stop: %v: %s", err, tail(out))
 	}
+	// pg_ctl returns once postmaster.pid is gone, which the postmaster removes on its way
+	// out, a moment before the process ends: wait for the end, so "stopped" means stopped.
+	for pid > 0 && running(pid) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pg_ctl stop: postmaster %d still running", pid)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	return nil
+}
+
+// postmasterPID is the pid recorded in postmaster.pid, 0 when there is none.
+func (p *Postgres) postmasterPID() int {
+	b, err := os.ReadFile(filepath.Join(p.DataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(first))
+	return pid
+}
+
+// running reports whether process pid exists and is not a zombie.
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
 }
 
 func (p *Postgres) run(ctx context.Context, name string, args ...string) ([]byte, error) {
