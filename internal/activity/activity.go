@@ -3,7 +3,6 @@ package activity
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -62,10 +61,7 @@ type Query struct {
 
 // cursor is the last entry of a page. Pages follow the index (client_id, created_at DESC,
 // id): newest first, ties by id.
-type cursor struct {
-	At time.Time `json:"t"`
-	ID string    `json:"id"`
-}
+type cursor = httpx.TimeCursor
 
 var actionName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,99}$`)
 
@@ -98,13 +94,8 @@ func ParseQuery(v url.Values) (Query, error) {
 			}
 			q.Limit = n
 		case "cursor":
-			b, err := base64.RawURLEncoding.DecodeString(s)
-			var c cursor
-			if err != nil || json.Unmarshal(b, &c) != nil || c.At.IsZero() {
-				bad[name] = "not a cursor of this log: start again without a cursor"
-				continue
-			}
-			if _, ok := httpx.ParseID(c.ID); !ok {
+			c, ok := httpx.ParseTimeCursor(s)
+			if !ok {
 				bad[name] = "not a cursor of this log: start again without a cursor"
 				continue
 			}
@@ -148,8 +139,7 @@ func List(ctx context.Context, pool *pgxpool.Pool, clientID string, q Query) (Pa
 	for rows.Next() {
 		if len(page.Entries) == q.Limit {
 			last := page.Entries[q.Limit-1]
-			b, _ := json.Marshal(cursor{At: last.At, ID: last.ID})
-			s := base64.RawURLEncoding.EncodeToString(b)
+			s := cursor{At: last.At, ID: last.ID}.Encode()
 			page.NextCursor = &s
 			break
 		}

@@ -4,7 +4,6 @@ package alerts
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/url"
 	"slices"
@@ -103,15 +102,7 @@ type Query struct {
 
 // cursor is the last alert of a page. Pages follow the index (client_id, started_at DESC,
 // id): newest first, ties by id.
-type cursor struct {
-	At time.Time `json:"t"`
-	ID string    `json:"id"`
-}
-
-func (c cursor) encode() string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+type cursor = httpx.TimeCursor
 
 // ParseQuery validates the query string, naming each bad parameter.
 func ParseQuery(v url.Values) (Query, error) {
@@ -169,13 +160,8 @@ func ParseQuery(v url.Values) (Query, error) {
 			}
 			q.Limit = n
 		case "cursor":
-			b, err := base64.RawURLEncoding.DecodeString(s)
-			var c cursor
-			if err != nil || json.Unmarshal(b, &c) != nil || c.At.IsZero() {
-				bad[name] = "not a cursor of this list: start again without a cursor"
-				continue
-			}
-			if _, ok := httpx.ParseID(c.ID); !ok {
+			c, ok := httpx.ParseTimeCursor(s)
+			if !ok {
 				bad[name] = "not a cursor of this list: start again without a cursor"
 				continue
 			}
@@ -288,7 +274,7 @@ func List(ctx context.Context, pool *pgxpool.Pool, clientID string, q Query) (Pa
 	for rows.Next() {
 		if len(page.Alerts) == q.Limit {
 			last := page.Alerts[q.Limit-1]
-			c := cursor{At: last.StartedAt, ID: last.ID}.encode()
+			c := cursor{At: last.StartedAt, ID: last.ID}.Encode()
 			page.NextCursor = &c
 			break
 		}

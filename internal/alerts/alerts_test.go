@@ -14,7 +14,7 @@ func TestParseQuery(t *testing.T) {
 	if err != nil || q.State != "firing" || q.Limit != DefaultLimit {
 		t.Fatalf("defaults: %+v %v", q, err)
 	}
-	c := cursor{At: mustTime(t, "2026-05-04T08:00:00Z"), ID: "7f9c1e4a-5a55-4a53-9d8e-111111111111"}.encode()
+	c := cursor{At: mustTime(t, "2026-05-04T08:00:00Z"), ID: "7f9c1e4a-5a55-4a53-9d8e-111111111111"}.Encode()
 	q, err = ParseQuery(url.Values{"state": {"open"}, "acknowledged": {"false"}, "cursor": {c}, "limit": {"200"}})
 	if err != nil || q.State != "open" || q.Acknowledged == nil || *q.Acknowledged || q.After == nil || q.Limit != 200 {
 		t.Fatalf("%+v %v", q, err)

@@ -5,9 +5,10 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/optralis/optralis/internal/apperr"
 	"net/url"
 	"slices"
+
+	"github.com/optralis/optralis/internal/apperr"
 )
 
 // Body reads bodies whole under a size limit and names them in its errors. Every handler
